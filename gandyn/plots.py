@@ -1,0 +1,78 @@
+"""Every figure is drawn here, from run directories (never from live objects)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from gandyn import config as configs  # noqa: E402
+from gandyn.train import read_metrics, read_status  # noqa: E402
+
+
+def run_label(run_dir) -> str:
+    cfg = configs.load(Path(run_dir) / "config.toml")
+    label = cfg.get("optimizer", Path(run_dir).name)
+    base = cfg.get("optimizer_args", {}).get("base")
+    if base and base != "sgd":
+        label += f"/{base}"
+    if cfg.get("lookahead"):
+        label = f"lookahead({label})"
+    return f"{label}, lr={cfg.get('lr')}"
+
+
+def _save(fig, out) -> Path:
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def plot_curves(run_dirs, out, *, metric: str = "distance", x: str = "step",
+                title: str | None = None) -> Path:
+    """`metric` (distance to equilibrium by default) of several runs on one log-scale figure.
+    A diverged run ends in a cross at the step it diverged."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for d in run_dirs:
+        rows = [r for r in read_metrics(d) if metric in r]
+        if not rows:
+            raise ValueError(f"run_dirs: {d} logged no {metric!r} (metrics has "
+                             f"{sorted(read_metrics(d)[0])})")
+        xs, ys = [r[x] for r in rows], [r[metric] for r in rows]
+        (line,) = ax.semilogy(xs, ys, label=run_label(d), lw=1.3)
+        if read_status(d).get("status") == "diverged":
+            ax.plot(xs[-1], ys[-1], "x", color=line.get_color(), ms=8)
+    ax.set_xlabel({"step": "step", "grad_evals": "gradient evaluations"}.get(x, x))
+    ax.set_ylabel({"distance": "distance to equilibrium", "grad_norm": "‖v‖"}.get(metric, metric))
+    if title:
+        ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    return _save(fig, out)
+
+
+def plot_trajectories(run_dirs, out, *, title: str | None = None) -> Path:
+    """The first coordinate of player 0 against that of player 1, for each run."""
+    n = len(run_dirs)
+    cols = min(n, 4)
+    rows_ = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows_, cols, figsize=(3.0 * cols, 3.0 * rows_), squeeze=False)
+    for ax, d in zip(axes.flat, run_dirs):
+        rows = [r for r in read_metrics(d) if "coord0" in r and "coord1" in r]
+        if not rows:
+            raise ValueError(f"run_dirs: {d} logged no coordinates (the game is too large)")
+        xs, ys = [r["coord0"] for r in rows], [r["coord1"] for r in rows]
+        ax.plot(xs, ys, lw=0.8)
+        ax.plot(xs[0], ys[0], "o", color="tab:green", ms=4)
+        ax.plot(xs[-1], ys[-1], "s", color="tab:red", ms=4)
+        ax.set_title(run_label(d), fontsize=8)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    if title:
+        fig.suptitle(title)
+    return _save(fig, out)

@@ -1,0 +1,221 @@
+"""The training loop: a config goes in, a run directory comes out.
+
+RUN_DIR/
+  config.toml        the full config (defaults filled in)
+  metrics.jsonl      one JSON line per logged step
+  status.json        {"status": "running" | "finished" | "diverged", "step": k, "reason": ...}
+  checkpoints/step_XXXXXXXX.pt   game, optimizer and RNG state, written atomically
+
+Running a config into a directory that already holds checkpoints resumes from the
+last one: metric lines logged after that checkpoint are dropped and recomputed,
+so a resumed run continues the same metric stream as an uninterrupted one.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from gandyn import config as configs
+from gandyn.games.base import Game, flatten
+from gandyn.games.registry import make_game
+
+CHECKPOINT = re.compile(r"step_(\d{8})\.pt$")
+
+
+def make_optimizer(cfg: dict, game: Game):
+    from gandyn.optim import OPTIMIZERS, LookaheadMinmax
+
+    name = cfg["optimizer"]
+    if name not in OPTIMIZERS:
+        raise ValueError(f"optimizer: expected one of {sorted(OPTIMIZERS)}, got {name!r}")
+    opt = OPTIMIZERS[name](game.players, lr=cfg["lr"], **cfg["optimizer_args"])
+    if cfg["lookahead"]:
+        opt = LookaheadMinmax(opt, **cfg["lookahead"])
+    return opt
+
+
+@dataclass
+class Run:
+    """A run loaded from its directory: game and optimizer at checkpoint `step`."""
+    dir: Path
+    config: dict
+    game: Game
+    optimizer: object
+    step: int
+
+
+def checkpoints(run_dir) -> list[int]:
+    d = Path(run_dir) / "checkpoints"
+    steps = [int(m.group(1)) for p in d.glob("step_*.pt") if (m := CHECKPOINT.search(p.name))]
+    return sorted(steps)
+
+
+def _atomic_write_bytes(path: Path, write) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "wb") as f:
+        write(f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _write_json(path: Path, obj) -> None:
+    _atomic_write_bytes(path, lambda f: f.write(json.dumps(obj).encode()))
+
+
+def save_checkpoint(run_dir, step: int, game: Game, optimizer) -> Path:
+    path = Path(run_dir) / "checkpoints" / f"step_{step:08d}.pt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {"step": step, "game": game.state_dict(), "optimizer": optimizer.state_dict(),
+             "rng": torch.get_rng_state()}
+    _atomic_write_bytes(path, lambda f: torch.save(state, f))
+    return path
+
+
+def load_run(run_dir, step: int | None = None) -> Run:
+    """Game and optimizer of a run at checkpoint `step` (the latest by default)."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.toml").exists():
+        raise FileNotFoundError(f"run_dir: {run_dir} has no config.toml (not a run directory)")
+    cfg = configs.with_defaults(configs.load(run_dir / "config.toml"))
+    steps = checkpoints(run_dir)
+    if not steps:
+        raise FileNotFoundError(f"run_dir: {run_dir} has no checkpoints")
+    if step is None:
+        step = steps[-1]
+    elif step not in steps:
+        raise ValueError(f"step: no checkpoint at step {step} in {run_dir}; available: {steps}")
+    game = make_game(cfg["game"], seed=cfg["seed"], **cfg["game_args"])
+    opt = make_optimizer(cfg, game)
+    state = torch.load(run_dir / "checkpoints" / f"step_{step:08d}.pt", weights_only=False)
+    game.load_state_dict(state["game"])
+    opt.load_state_dict(state["optimizer"])
+    return Run(run_dir, cfg, game, opt, step)
+
+
+def _first_coordinates(game: Game) -> dict:
+    """The first coordinate of each player: the axes of trajectory plots."""
+    return {f"coord{i}": float(ps[0].detach().reshape(-1)[0]) for i, ps in enumerate(game.players) if ps}
+
+
+def _metrics(game: Game, opt, step: int, losses) -> dict:
+    field = flatten([g.detach() for gs in game.vector_field() for g in gs])
+    row = {"step": step, "grad_norm": float(field.norm()),
+           "losses": [float(l) for l in losses],
+           "grad_evals": int(getattr(opt, "grad_evals", 0)),
+           "hvp_evals": int(getattr(opt, "hvp_evals", 0))}
+    dist = game.distance_to_equilibrium()
+    if dist is not None:
+        row["distance"] = dist
+    if game.num_params() <= 10_000:
+        row.update(_first_coordinates(game))
+    return row
+
+
+def _diverged(row: dict, limit: float) -> str | None:
+    for key in ("distance", "grad_norm"):
+        v = row.get(key)
+        if v is not None and not math.isfinite(v):
+            return f"{key} is {v}"
+        if v is not None and v > limit:
+            return f"{key} = {v:.3g} exceeds diverge_above = {limit:.3g}"
+    if not all(math.isfinite(l) for l in row["losses"]):
+        return f"non-finite loss {row['losses']}"
+    return None
+
+
+def _truncate_metrics(path: Path, last_step: int) -> None:
+    """Keep the metric lines up to `last_step` (the checkpoint a resumed run starts from)."""
+    if not path.exists():
+        return
+    kept = [line for line in path.read_text().splitlines()
+            if line.strip() and json.loads(line)["step"] <= last_step]
+    _atomic_write_bytes(path, lambda f: f.write("".join(l + "\n" for l in kept).encode()))
+
+
+def run_experiment(config: dict, out_dir, *, resume: bool = True, progress: bool = False) -> dict:
+    """Run `config` into `out_dir`; returns the final status dict."""
+    cfg = configs.with_defaults(config)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    metrics_path = out / "metrics.jsonl"
+    start = 0
+    if resume and checkpoints(out):
+        saved = configs.with_defaults(configs.load(out / "config.toml"))
+        if {k: v for k, v in saved.items() if k != "steps"} != {k: v for k, v in cfg.items() if k != "steps"}:
+            raise ValueError(f"out_dir: {out} holds a run of a different config; "
+                             "choose another directory or pass resume=False")
+        run = load_run(out)
+        game, opt, start = run.game, run.optimizer, run.step
+        torch.set_rng_state(torch.load(out / "checkpoints" / f"step_{start:08d}.pt",
+                                       weights_only=False)["rng"])
+        _truncate_metrics(metrics_path, start)
+    else:
+        for old in (metrics_path, out / "status.json"):
+            old.unlink(missing_ok=True)
+        for s in checkpoints(out):
+            (out / "checkpoints" / f"step_{s:08d}.pt").unlink()
+        torch.manual_seed(cfg["seed"])
+        game = make_game(cfg["game"], seed=cfg["seed"], **cfg["game_args"])
+        opt = make_optimizer(cfg, game)
+    _atomic_write_bytes(out / "config.toml", lambda f: f.write(configs.dumps(cfg).encode()))
+
+    summary = None
+    if cfg["diagnostics_every"]:
+        from gandyn.diagnostics import summary
+
+    status = {"status": "running", "step": start}
+    _write_json(out / "status.json", status)
+    steps = range(start, cfg["steps"])
+    if progress:
+        from tqdm import tqdm
+        steps = tqdm(steps, initial=start, total=cfg["steps"], desc=cfg["optimizer"])
+    with open(metrics_path, "a") as log:
+        if start == 0:
+            row = _metrics(game, opt, 0, game.losses())
+            log.write(json.dumps(row) + "\n")
+        for step in steps:
+            game.resample()
+            losses = opt.step(game)
+            if not all(math.isfinite(float(l)) for l in losses):
+                # The losses are those of iterate `step`: the run left the reals there.
+                status = {"status": "diverged", "step": step,
+                          "reason": f"diverged at step {step}: non-finite loss {[float(l) for l in losses]}"}
+                break
+            done = step + 1
+            last = done == cfg["steps"]
+            if done % cfg["log_every"] == 0 or last:
+                row = _metrics(game, opt, done, losses)
+                if summary is not None and done % cfg["diagnostics_every"] == 0:
+                    row["diagnostics"] = summary(game, opt)
+                log.write(json.dumps(row) + "\n")
+                log.flush()
+                reason = _diverged(row, cfg["diverge_above"])
+                if reason is not None:
+                    status = {"status": "diverged", "step": done,
+                              "reason": f"diverged at step {done}: {reason}"}
+                    break
+            if done % cfg["checkpoint_every"] == 0 or last:
+                save_checkpoint(out, done, game, opt)
+        else:
+            status = {"status": "finished", "step": cfg["steps"]}
+    _write_json(out / "status.json", status)
+    return status
+
+
+def read_metrics(run_dir) -> list[dict]:
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.exists():
+        raise FileNotFoundError(f"run_dir: {run_dir} has no metrics.jsonl")
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def read_status(run_dir) -> dict:
+    path = Path(run_dir) / "status.json"
+    return json.loads(path.read_text()) if path.exists() else {"status": "unknown"}

@@ -17,6 +17,11 @@ TORCH_LIBRARY(gandyn, m) {
   // Reports what this build holds, so Python can tell a CPU-only build apart.
   m.def("build_info() -> str[]");
   // --- gradient penalty ---
+  // (penalty, norms) for grad of shape (B, ...): norms_i = ||grad_i|| over all
+  // non-batch dims (op-math dtype), penalty = mean_i (norms_i - target)^2 (grad's dtype).
+  m.def("gradient_penalty(Tensor grad, float target) -> (Tensor, Tensor)");
+  // d penalty / d grad = grad_output * (2/B) * (1 - target/norms_i) * grad_i.
+  m.def("gradient_penalty_backward(Tensor grad_output, Tensor grad, Tensor norms, float target) -> Tensor");
   // --- spectral normalization ---
   // --- Frechet trace-sqrt ---
 }

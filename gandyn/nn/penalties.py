@@ -1,0 +1,90 @@
+"""Gradient penalties on the discriminator, as the scalar to add to D's loss.
+
+Conventions (one per regularizer; the norm is over ALL non-batch dimensions of ∇ₓD):
+
+- "r1":      γ/2 · E‖∇ₓD(x)‖²          at real samples x            (weight = γ)
+- "r2":      γ/2 · E‖∇ₓD(x̃)‖²          at fake samples x̃            (weight = γ)
+- "wgan-gp": λ · E(‖∇ₓD(x̂)‖ − t)²      at x̂ = εx + (1−ε)x̃, ε ~ U(0, 1) per sample
+                                                           (weight = λ, target = t)
+
+The samples enter as constants (they are detached): the penalty is a function of
+D's parameters alone, and its graph is kept (create_graph) so that it can be
+differentiated w.r.t. them, and again by optimizers that differentiate the field.
+
+Lazy regularization (StyleGAN2): with every=k the penalty is computed only at steps
+where step % k == 0, multiplied by k, and is 0 at the other steps — the same
+expected gradient at 1/k of the cost.
+
+The per-sample norm and penalty run in the fused op gandyn.ops.gradient_penalty
+(impl="reference" selects its plain-PyTorch body, e.g. for forward-mode AD, which
+the fused op does not implement).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from gandyn.ops import gradient_penalty as gp_op
+
+KINDS = ("wgan-gp", "r1", "r2")
+
+
+def input_gradient(D: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
+    """∇ₓD at each sample of x (B, ...), kept differentiable w.r.t. D's parameters."""
+    x = x.detach().requires_grad_(True)
+    out = D(x)
+    if out.shape[:1] != x.shape[:1] or out.numel() != x.shape[0]:
+        raise ValueError(f"D: expected one output per sample, shape ({x.shape[0]},) or ({x.shape[0]}, 1), "
+                         f"got {tuple(out.shape)}")
+    (grad,) = torch.autograd.grad(out.sum(), x, create_graph=True)
+    return grad
+
+
+def _check_samples(name: str, x: Tensor | None) -> Tensor:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name}: expected a Tensor of samples (B, ...), got {type(x).__name__}")
+    if x.dim() < 1 or x.shape[0] == 0:
+        raise ValueError(f"{name}: expected a non-empty batch (B, ...) with B > 0, got shape {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise TypeError(f"{name}: expected a floating-point tensor, got {x.dtype}")
+    return x
+
+
+def gradient_penalty(D: Callable[[Tensor], Tensor], real: Tensor | None, fake: Tensor | None,
+                     kind: str = "wgan-gp", target: float = 1.0, weight: float = 10.0, *,
+                     step: int = 0, every: int = 1, generator: torch.Generator | None = None,
+                     impl: str = "auto") -> Tensor:
+    """The penalty of `kind` (see the module docstring), to add to D's loss.
+
+    real, fake: batches (B, ...); "r1" needs only real, "r2" only fake (the other may be None).
+    target: the norm WGAN-GP pulls toward (R1/R2 penalize ‖∇D‖², i.e. target 0, by definition).
+    weight: λ for WGAN-GP, γ for R1/R2.
+    step, every: lazy regularization — computed (times `every`) only when step % every == 0.
+    generator: draws WGAN-GP's ε (on real's device).
+    """
+    if kind not in KINDS:
+        raise ValueError(f"kind: expected one of {KINDS}, got {kind!r}")
+    if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+        raise ValueError(f"every: expected an integer >= 1, got {every!r}")
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise ValueError(f"step: expected an integer >= 0, got {step!r}")
+    if kind == "r1":
+        x = _check_samples("real", real)
+    elif kind == "r2":
+        x = _check_samples("fake", fake)
+    else:
+        real, fake = _check_samples("real", real), _check_samples("fake", fake)
+        if real.shape != fake.shape:
+            raise ValueError(f"real, fake: expected one shape, got {tuple(real.shape)} and {tuple(fake.shape)}")
+        x = real
+    if step % every != 0:
+        return x.new_zeros(())
+    if kind == "wgan-gp":
+        eps = torch.rand(real.shape[0], generator=generator, device=real.device, dtype=real.dtype)
+        x = gp_op.interpolate(real.detach(), fake.detach(), eps)
+        penalty = weight * gp_op.gradient_penalty(input_gradient(D, x), target, impl=impl)
+    else:
+        penalty = weight / 2 * gp_op.gradient_penalty(input_gradient(D, x), 0.0, impl=impl)
+    return penalty * every if every != 1 else penalty

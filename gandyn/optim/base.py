@@ -1,0 +1,359 @@
+"""GameOptimizer: the shared base of every game optimizer.
+
+A game optimizer steps all players of a game at once. It follows torch.optim
+conventions: it subclasses `torch.optim.Optimizer`, holds param groups (one or
+more per player; every group carries its `player` index and may have its own
+`lr`), keeps per-parameter state in `self.state`, and `state_dict()` /
+`load_state_dict()` round-trip exactly. `step(closure)` takes the game's loss
+closure (`closure()` returns one scalar loss per player, in player order, at the
+current parameters) and returns the losses at the start of the step, detached.
+
+Every method computes, per param group, a *direction* d (the field, or a
+corrected field) and hands it to the per-player *base* optimizer, which turns
+it into a step s; the parameters then move by −lr·s:
+
+  base="sgd":  s = d, or with momentum μ the heavy-ball buffer b ← μ b + d, s = b
+  base="adam": s = m̂ / (√v̂ + eps) with the usual bias-corrected moments
+
+so Extra-Adam (Gidel et al. 2019) and Optimistic Adam (Daskalakis et al. 2018)
+are Extragradient / Optimistic with base="adam".
+
+Counters (cumulative ints, saved in the state_dict): `grad_evals` (evaluations
+of the vector field: one closure call + one backward per player), `hvp_evals`
+(Hessian/Jacobian-vector products: one extra backward through the field's
+graph each), `loss_evals` (closure calls whose losses are not differentiated).
+
+Differentiable mode (used by gandyn.diagnostics.update_map): when `self._diff`
+is set, every update is out-of-place, parameters are *rebound* to new tensors
+(`self._diff.rebind`) instead of written in place, state entries are replaced
+instead of mutated, and the field is built with create_graph=True, so that one
+`step` is an autograd-differentiable function of the parameters and of the
+state tensors named by `memory_keys()`.
+"""
+from __future__ import annotations
+
+import math
+from copy import deepcopy
+from typing import Callable, Sequence
+
+import torch
+from torch import Tensor
+from torch.optim import Optimizer
+
+from gandyn.games.base import vector_field
+
+BASES = ("sgd", "adam")
+_BASE_MEMORY = {"sgd": ("momentum_buffer",), "adam": ("exp_avg", "exp_avg_sq")}
+
+
+def check_positive(name: str, value) -> float:
+    """A finite, strictly positive real number, or ValueError naming `name`."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name}: expected a positive finite number, got {value!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name}: expected a positive finite number, got {value}")
+    return float(value)
+
+
+def check_nonnegative(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name}: expected a non-negative finite number, got {value!r}")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name}: expected a non-negative finite number, got {value}")
+    return float(value)
+
+
+def _check_unit_interval(name: str, value) -> float:
+    value = check_nonnegative(name, value)
+    if value >= 1:
+        raise ValueError(f"{name}: expected a number in [0, 1), got {value}")
+    return value
+
+
+def dot(a: Sequence[Tensor], b: Sequence[Tensor]) -> Tensor:
+    """⟨a, b⟩ summed over a list of tensors (0-dim tensor, differentiable)."""
+    return sum((torch.sum(x * y) for x, y in zip(a, b)), torch.zeros((), dtype=a[0].dtype,
+                                                                      device=a[0].device))
+
+
+def grad_or_zeros(outputs: Sequence[Tensor], inputs: Sequence[Tensor],
+                  grad_outputs: Sequence[Tensor], *, create_graph: bool) -> list[Tensor]:
+    """Σ_j ∂⟨outputs_j, grad_outputs_j⟩/∂inputs, zeros where nothing depends on an input
+    (a linear field has a constant Jacobian, whose products carry no graph)."""
+    pairs = [(o, g) for o, g in zip(outputs, grad_outputs) if o.requires_grad]
+    if not pairs:
+        return [torch.zeros_like(x) for x in inputs]
+    with torch.enable_grad():
+        gs = torch.autograd.grad([o for o, _ in pairs], list(inputs), [g for _, g in pairs],
+                                 retain_graph=True, create_graph=create_graph, allow_unused=True)
+    return [torch.zeros_like(x) if g is None else g for x, g in zip(inputs, gs)]
+
+
+def _as_groups(players) -> list[dict]:
+    if isinstance(players, Tensor) or not isinstance(players, (list, tuple)) or not players:
+        raise ValueError("players: expected game.players (a list with one list of tensors per player) "
+                         "or a list of param-group dicts each with 'player' and 'params'")
+    if all(isinstance(p, dict) for p in players):
+        groups = []
+        for k, g in enumerate(players):
+            if "player" not in g or "params" not in g:
+                raise ValueError(f"players[{k}]: a param group needs the keys 'player' and 'params', "
+                                 f"got {sorted(g)}")
+            g = dict(g)
+            g["params"] = [g["params"]] if isinstance(g["params"], Tensor) else list(g["params"])
+            groups.append(g)
+        return groups
+    if any(isinstance(p, dict) for p in players):
+        raise ValueError("players: mixes param-group dicts and parameter lists")
+    groups = []
+    for i, ps in enumerate(players):
+        if isinstance(ps, Tensor):
+            raise ValueError(f"players[{i}]: expected a list of tensors (one player's parameters), "
+                             "got a tensor; pass game.players")
+        groups.append({"params": list(ps), "player": i})
+    return groups
+
+
+class GameOptimizer(Optimizer):
+    """Base of the game optimizers; subclasses implement `_step(closure) -> losses`."""
+
+    #: method state keys that carry the dynamics from one step to the next
+    method_memory: tuple[str, ...] = ()
+    #: method hyperparameters (group keys) that must be positive / non-negative
+    positive_options: tuple[str, ...] = ()
+    nonnegative_options: tuple[str, ...] = ()
+
+    def __init__(self, players, lr: float = 1e-2, base: str = "sgd", *, momentum: float = 0.0,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, **options):
+        check_positive("lr", lr)
+        defaults = dict(lr=lr, base=base, momentum=momentum, betas=tuple(betas), eps=eps, **options)
+        self._diff = None
+        super().__init__(_as_groups(players), defaults)
+        found = sorted({g["player"] for g in self.param_groups})
+        if found != list(range(len(found))):
+            raise ValueError(f"players: player indices must be 0..n-1 with at least one group each, "
+                             f"got {found}")
+        self.num_players = len(found)
+        self.grad_evals = 0
+        self.hvp_evals = 0
+        self.loss_evals = 0
+
+    # ----------------------------------------------------------------- groups
+    def add_param_group(self, param_group: dict) -> None:
+        super().add_param_group(param_group)
+        self._check_group(self.param_groups[-1], len(self.param_groups) - 1)
+
+    def _check_group(self, g: dict, k: int) -> None:
+        where = f"param_groups[{k}]"
+        if isinstance(g["player"], bool) or not isinstance(g["player"], int) or g["player"] < 0:
+            raise ValueError(f"{where}['player']: expected a non-negative int, got {g['player']!r}")
+        check_positive("lr", g["lr"])
+        if g["base"] not in BASES:
+            raise ValueError(f"base: expected one of {BASES}, got {g['base']!r}")
+        _check_unit_interval("momentum", g["momentum"])
+        if len(g["betas"]) != 2:
+            raise ValueError(f"betas: expected two numbers, got {g['betas']!r}")
+        _check_unit_interval("betas[0]", g["betas"][0])
+        _check_unit_interval("betas[1]", g["betas"][1])
+        check_positive("eps", g["eps"])
+        for name in self.positive_options:
+            check_positive(name, g[name])
+        for name in self.nonnegative_options:
+            check_nonnegative(name, g[name])
+        for j, p in enumerate(g["params"]):
+            if not p.is_floating_point():
+                raise ValueError(f"{where}['params'][{j}]: expected a floating-point tensor, got {p.dtype}")
+            if not p.is_leaf or not p.requires_grad:
+                raise ValueError(f"{where}['params'][{j}]: expected a leaf tensor with requires_grad=True")
+
+    def groups_of(self, player: int) -> list[int]:
+        return [k for k, g in enumerate(self.param_groups) if g["player"] == player]
+
+    def memory_keys(self) -> tuple[str, ...]:
+        """State keys that carry dynamics between steps (the augmented state of the update
+        map): the method's own memory, then the base optimizers' buffers."""
+        base = []
+        for g in self.param_groups:
+            for key in _BASE_MEMORY[g["base"]]:
+                if key not in base:
+                    base.append(key)
+        return tuple(self.method_memory) + tuple(base)
+
+    # ----------------------------------------------------------- evaluation
+    @property
+    def differentiable(self) -> bool:
+        return self._diff is not None
+
+    def values(self, k: int) -> list[Tensor]:
+        """Current values of group k's parameters (the leaves, or their rebound copies)."""
+        ps = self.param_groups[k]["params"]
+        return list(ps) if self._diff is None else [self._diff.values[p] for p in ps]
+
+    def player_values(self, i: int) -> list[Tensor]:
+        return [v for k in self.groups_of(i) for v in self.values(k)]
+
+    def _call(self, closure) -> list[Tensor]:
+        with torch.enable_grad():
+            losses = list(closure())
+        if len(losses) != self.num_players:
+            raise ValueError(f"closure: expected one loss per player ({self.num_players}), "
+                             f"got {len(losses)}")
+        return losses
+
+    def losses_only(self, closure) -> list[Tensor]:
+        """The losses at the current point, without differentiating them."""
+        self.loss_evals += 1
+        return self._call(closure)
+
+    def field(self, closure, *, create_graph: bool = False, players: Sequence[int] | None = None,
+              losses: list[Tensor] | None = None):
+        """(losses, v): v[k] is the field on group k (None for groups of players not asked for)."""
+        losses = self._call(closure) if losses is None else losses
+        players = range(self.num_players) if players is None else players
+        vals = [self.player_values(i) for i in players]
+        with torch.enable_grad():
+            fs = vector_field([losses[i] for i in players], vals,
+                              create_graph=create_graph or self.differentiable)
+        self.grad_evals += 1
+        v: list = [None] * len(self.param_groups)
+        for i, f in zip(players, fs):
+            at = 0
+            for k in self.groups_of(i):
+                n = len(self.param_groups[k]["params"])
+                v[k] = f[at:at + n]
+                at += n
+        return losses, v
+
+    # ------------------------------------------------------------ arithmetic
+    def add_to_params(self, k: int, tensors: Sequence[Tensor], alpha: float) -> None:
+        """θ_k ← θ_k + alpha · tensors."""
+        if self._diff is None:
+            torch._foreach_add_(self.param_groups[k]["params"], list(tensors), alpha=alpha)
+        else:
+            new = torch._foreach_add(self.values(k), list(tensors), alpha=alpha)
+            self._diff.rebind(self.param_groups[k]["params"], new)
+
+    def snapshot(self) -> list[list[Tensor]]:
+        if self._diff is None:
+            return [[p.detach().clone() for p in g["params"]] for g in self.param_groups]
+        return [self.values(k) for k in range(len(self.param_groups))]
+
+    def restore(self, snap: list[list[Tensor]]) -> None:
+        for k, g in enumerate(self.param_groups):
+            if self._diff is None:
+                torch._foreach_copy_(g["params"], snap[k])
+            else:
+                self._diff.rebind(g["params"], snap[k])
+
+    def get_state(self, k: int, key: str) -> list[Tensor] | None:
+        ps = self.param_groups[k]["params"]
+        if not ps or key not in self.state[ps[0]]:
+            return None
+        return [self.state[p][key] for p in ps]
+
+    def set_state(self, k: int, key: str, values: Sequence[Tensor]) -> None:
+        """Store copies (never references to tensors that change later), or, in
+        differentiable mode, the graph-carrying tensors themselves."""
+        ps = self.param_groups[k]["params"]
+        old = self.get_state(k, key)
+        if self._diff is not None:
+            for p, v in zip(ps, values):
+                self.state[p][key] = v
+        elif old is not None and all(o.shape == v.shape for o, v in zip(old, values)):
+            torch._foreach_copy_(old, list(values))
+        else:
+            for p, v in zip(ps, values):
+                self.state[p][key] = v.detach().clone()
+
+    def base_step(self, k: int, d: Sequence[Tensor]) -> list[Tensor]:
+        """The base optimizer's step s for direction d on group k (advances its state)."""
+        g = self.param_groups[k]
+        d = list(d)
+        inplace = self._diff is None
+        if g["base"] == "sgd":
+            mu = g["momentum"]
+            if mu == 0:
+                return d
+            buf = self.get_state(k, "momentum_buffer")
+            if buf is None:
+                self.set_state(k, "momentum_buffer", d)
+            elif inplace:
+                torch._foreach_mul_(buf, mu)
+                torch._foreach_add_(buf, d)
+            else:
+                self.set_state(k, "momentum_buffer", torch._foreach_add(torch._foreach_mul(buf, mu), d))
+            return self.get_state(k, "momentum_buffer")
+        # Adam
+        b1, b2 = g["betas"]
+        ps = g["params"]
+        if self.get_state(k, "exp_avg") is None:
+            for p in ps:
+                self.state[p]["step"] = 0
+                self.state[p]["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                self.state[p]["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        m, v = self.get_state(k, "exp_avg"), self.get_state(k, "exp_avg_sq")
+        t = self.state[ps[0]]["step"] + 1
+        for p in ps:
+            self.state[p]["step"] = t
+        if inplace:
+            torch._foreach_lerp_(m, d, 1 - b1)
+            torch._foreach_mul_(v, b2)
+            torch._foreach_addcmul_(v, d, d, value=1 - b2)
+        else:
+            m = torch._foreach_lerp(m, d, 1 - b1)
+            v = torch._foreach_addcmul(torch._foreach_mul(v, b2), d, d, value=1 - b2)
+            self.set_state(k, "exp_avg", m)
+            self.set_state(k, "exp_avg_sq", v)
+        bc1, bc2 = 1 - b1 ** t, math.sqrt(1 - b2 ** t)
+        denom = torch._foreach_sqrt(v)
+        if inplace:
+            torch._foreach_div_(denom, bc2)
+            torch._foreach_add_(denom, g["eps"])
+            s = torch._foreach_div(m, denom)
+            torch._foreach_div_(s, bc1)
+            return s
+        denom = torch._foreach_add(torch._foreach_div(denom, bc2), g["eps"])
+        return torch._foreach_div(torch._foreach_div(m, denom), bc1)
+
+    def descend(self, k: int, d: Sequence[Tensor]) -> list[Tensor]:
+        """θ_k ← θ_k − lr · base(d); returns the base step."""
+        s = self.base_step(k, d)
+        self.add_to_params(k, s, -self.param_groups[k]["lr"])
+        return s
+
+    # ------------------------------------------------------------------ step
+    def _step(self, closure) -> list[Tensor]:
+        raise NotImplementedError
+
+    def step(self, closure: Callable[[], Sequence[Tensor]]) -> list[Tensor]:  # type: ignore[override]
+        """One step; `closure()` returns the players' losses at the current parameters.
+        Returns the losses at the start of the step (detached)."""
+        if closure is None or not callable(closure):
+            raise ValueError(f"closure: expected a callable returning the players' losses "
+                             f"(e.g. the game itself), got {closure!r}")
+        if self._diff is None:
+            with torch.no_grad():
+                losses = self._step(closure)
+        else:
+            losses = self._step(closure)
+        return [l.detach() for l in losses]
+
+    # ----------------------------------------------------------- state dict
+    def state_dict(self) -> dict:
+        """A deep copy (torch's own shares the state tensors, which steps mutate)."""
+        sd = deepcopy(super().state_dict())
+        sd["counters"] = {"grad_evals": self.grad_evals, "hvp_evals": self.hvp_evals,
+                          "loss_evals": self.loss_evals}
+        return sd
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        state_dict = deepcopy(state_dict)
+        counters = state_dict.pop("counters", None)
+        if counters is None:
+            raise ValueError("state_dict: missing 'counters' (not saved by a GameOptimizer?)")
+        super().load_state_dict(state_dict)
+        for k, g in enumerate(self.param_groups):
+            self._check_group(g, k)
+        self.grad_evals = int(counters["grad_evals"])
+        self.hvp_evals = int(counters["hvp_evals"])
+        self.loss_evals = int(counters["loss_evals"])

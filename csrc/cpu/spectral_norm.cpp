@@ -1,0 +1,258 @@
+// CPU kernels of the multi-tensor spectral normalization (float32/float64):
+//   gandyn::spectral_norm_power_iteration   new (u, v) of every layer
+//   gandyn::spectral_norm_normalize         W / sigma and sigma = u^T W v of every layer
+//   gandyn::spectral_norm_normalize_backward dL/dW with u, v held constant
+// All layers go through one at::parallel_for per half-step: the rows (or columns) of
+// every layer are numbered one after the other and a chunk of that range may span
+// several layers. The per-element and per-row arithmetic is spectral_norm.h's.
+#include <ATen/Dispatch.h>
+#include <ATen/OpMathType.h>
+#include <ATen/Parallel.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <cmath>
+#include <tuple>
+#include <vector>
+
+#include "spectral_norm.h"
+
+namespace gandyn {
+namespace {
+
+// A task should hold about this many weight entries to be worth a thread.
+constexpr int64_t kGrainElements = 32768;
+
+// Every layer's rows (or columns) numbered one after the other: layer l owns
+// [start[l], start[l + 1]).
+std::vector<int64_t> prefix_starts(const std::vector<at::Tensor>& w, bool rows) {
+  std::vector<int64_t> start(w.size() + 1, 0);
+  for (size_t l = 0; l < w.size(); ++l) start[l + 1] = start[l] + (rows ? sn::rows_of(w[l]) : sn::cols_of(w[l]));
+  return start;
+}
+
+size_t layer_of(const std::vector<int64_t>& start, int64_t index) {
+  return static_cast<size_t>(std::upper_bound(start.begin(), start.end(), index) - start.begin() - 1);
+}
+
+// Calls f(layer, begin, end) on chunks of the numbered range, in parallel; a chunk never
+// spans two layers when f sees it. `grain` counts rows (or columns) per task.
+template <typename F>
+void parallel_segments(const std::vector<int64_t>& start, int64_t grain, const F& f) {
+  at::parallel_for(0, start.back(), grain, [&](int64_t b, int64_t e) {
+    size_t l = layer_of(start, b);
+    for (int64_t k = b; k < e;) {
+      while (k >= start[l + 1]) ++l;
+      const int64_t seg_end = std::min(e, start[l + 1]);
+      f(l, k - start[l], seg_end - start[l]);
+      k = seg_end;
+    }
+  });
+}
+
+// Rows (or columns) per task: kGrainElements over the mean length of the other side.
+int64_t grain_for(const std::vector<int64_t>& start, int64_t total_elements) {
+  const int64_t mean_len = std::max<int64_t>(1, total_elements / std::max<int64_t>(1, start.back()));
+  return std::max<int64_t>(1, kGrainElements / mean_len);
+}
+
+std::vector<at::Tensor> contiguous_all(at::TensorList ts) {
+  std::vector<at::Tensor> out;
+  out.reserve(ts.size());
+  for (const auto& t : ts) out.push_back(t.contiguous());
+  return out;
+}
+
+int64_t total_numel(const std::vector<at::Tensor>& ts) {
+  int64_t n = 0;
+  for (const auto& t : ts) n += t.numel();
+  return n;
+}
+
+void check_scalars(const char* op, int64_t n_power_iterations, double eps) {
+  TORCH_CHECK(n_power_iterations >= 0, op, ": n_power_iterations must be >= 0, got ", n_power_iterations);
+  TORCH_CHECK(std::isfinite(eps) && eps >= 0, op, ": eps must be finite and >= 0, got ", eps);
+}
+
+std::tuple<std::vector<at::Tensor>, std::vector<at::Tensor>> power_iteration_cpu(at::TensorList weights,
+                                                                                 at::TensorList us, at::TensorList vs,
+                                                                                 int64_t n_power_iterations,
+                                                                                 double eps) {
+  const char* op = "spectral_norm_power_iteration";
+  sn::check_weights(op, weights);
+  sn::check_vectors(op, "us", us, weights, /*rows=*/true);
+  sn::check_vectors(op, "vs", vs, weights, /*rows=*/false);
+  check_scalars(op, n_power_iterations, eps);
+  const std::vector<at::Tensor> w = contiguous_all(weights);
+  const size_t L = w.size();
+  // u and v are updated in fresh tensors: s = W v is written into u, then normalized;
+  // t = W^T u into v.
+  std::vector<at::Tensor> u_out, v_out;
+  for (size_t l = 0; l < L; ++l) {
+    u_out.push_back(us[l].clone(at::MemoryFormat::Contiguous));
+    v_out.push_back(vs[l].clone(at::MemoryFormat::Contiguous));
+  }
+  const std::vector<int64_t> row_start = prefix_starts(w, /*rows=*/true);
+  const std::vector<int64_t> col_start = prefix_starts(w, /*rows=*/false);
+  const int64_t numel = total_numel(w);
+  std::vector<double> worst_s(L, 0.0), worst_t(L, 0.0);  // a non-finite sum of squares, if any, sticks
+  AT_DISPATCH_FLOATING_TYPES(w[0].scalar_type(), "spectral_norm_power_iteration_cpu", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
+    std::vector<const scalar_t*> W(L);
+    std::vector<scalar_t*> U(L), V(L);
+    std::vector<int64_t> cols(L), rows(L);
+    for (size_t l = 0; l < L; ++l) {
+      W[l] = w[l].const_data_ptr<scalar_t>();
+      U[l] = u_out[l].mutable_data_ptr<scalar_t>();
+      V[l] = v_out[l].mutable_data_ptr<scalar_t>();
+      rows[l] = sn::rows_of(w[l]);
+      cols[l] = sn::cols_of(w[l]);
+    }
+    // Normalizes x (n entries) in place; returns the sum of squares it divided by.
+    const auto normalize = [&](scalar_t* x, int64_t n) {
+      acc_t ss = 0;
+      for (int64_t k = 0; k < n; ++k) ss += static_cast<acc_t>(x[k]) * static_cast<acc_t>(x[k]);
+      const acc_t d = sn::norm_denominator<acc_t>(ss, static_cast<acc_t>(eps));
+      for (int64_t k = 0; k < n; ++k) x[k] = static_cast<scalar_t>(sn::normalized_entry<acc_t>(x[k], d));
+      return static_cast<double>(ss);
+    };
+    const auto note = [](double& worst, double ss) {
+      if (std::isfinite(worst)) worst = ss;
+    };
+    const int64_t row_grain = grain_for(row_start, numel);
+    const int64_t col_grain = std::max<int64_t>(16, grain_for(col_start, numel));
+    for (int64_t it = 0; it < n_power_iterations; ++it) {
+      // Half-step 1, all layers: s = W v (one dot per row), then u = s / max(||s||, eps).
+      parallel_segments(row_start, row_grain, [&](size_t l, int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) U[l][i] = static_cast<scalar_t>(sn::dot<acc_t>(W[l] + i * cols[l], V[l], cols[l]));
+      });
+      for (size_t l = 0; l < L; ++l) note(worst_s[l], normalize(U[l], rows[l]));
+      // Half-step 2, all layers: t = W^T u over column blocks (row-major sweeps), then v = t / max(||t||, eps).
+      parallel_segments(col_start, col_grain, [&](size_t l, int64_t j0, int64_t j1) {
+        scalar_t* t = V[l];
+        std::fill(t + j0, t + j1, scalar_t(0));
+        for (int64_t i = 0; i < rows[l]; ++i) {
+          const scalar_t ui = U[l][i];
+          const scalar_t* row = W[l] + i * cols[l];
+          for (int64_t j = j0; j < j1; ++j) t[j] += ui * row[j];
+        }
+      });
+      for (size_t l = 0; l < L; ++l) note(worst_t[l], normalize(V[l], cols[l]));
+    }
+  });
+  sn::check_power_iteration(op, worst_s, worst_t, weights, us, vs);
+  return {u_out, v_out};
+}
+
+std::tuple<std::vector<at::Tensor>, at::Tensor> normalize_cpu(at::TensorList weights, at::TensorList us,
+                                                              at::TensorList vs) {
+  const char* op = "spectral_norm_normalize";
+  sn::check_weights(op, weights);
+  sn::check_vectors(op, "us", us, weights, /*rows=*/true);
+  sn::check_vectors(op, "vs", vs, weights, /*rows=*/false);
+  const std::vector<at::Tensor> w = contiguous_all(weights);
+  const std::vector<at::Tensor> u = contiguous_all(us);
+  const std::vector<at::Tensor> v = contiguous_all(vs);
+  const size_t L = w.size();
+  const std::vector<int64_t> row_start = prefix_starts(w, /*rows=*/true);
+  const int64_t row_grain = grain_for(row_start, total_numel(w));
+  at::Tensor sigmas = at::empty({static_cast<int64_t>(L)}, w[0].options());
+  std::vector<at::Tensor> out;
+  for (size_t l = 0; l < L; ++l) out.push_back(at::empty(w[l].sizes(), w[l].options()));
+  AT_DISPATCH_FLOATING_TYPES(w[0].scalar_type(), "spectral_norm_normalize_cpu", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
+    // sigma_l = sum_i u_i (W v)_i: per-row terms in parallel, summed per layer in order.
+    std::vector<acc_t> terms(static_cast<size_t>(row_start.back()));
+    parallel_segments(row_start, row_grain, [&](size_t l, int64_t i0, int64_t i1) {
+      const scalar_t* W = w[l].const_data_ptr<scalar_t>();
+      const scalar_t* U = u[l].const_data_ptr<scalar_t>();
+      const scalar_t* V = v[l].const_data_ptr<scalar_t>();
+      const int64_t cols = sn::cols_of(w[l]);
+      for (int64_t i = i0; i < i1; ++i) {
+        terms[row_start[l] + i] = static_cast<acc_t>(U[i]) * sn::dot<acc_t>(W + i * cols, V, cols);
+      }
+    });
+    scalar_t* S = sigmas.mutable_data_ptr<scalar_t>();
+    for (size_t l = 0; l < L; ++l) {
+      acc_t s = 0;
+      for (int64_t r = row_start[l]; r < row_start[l + 1]; ++r) s += terms[r];
+      S[l] = static_cast<scalar_t>(s);
+    }
+    sn::check_sigmas(op, sigmas, weights, us, vs);
+    parallel_segments(row_start, row_grain, [&](size_t l, int64_t i0, int64_t i1) {
+      const int64_t cols = sn::cols_of(w[l]);
+      const acc_t sigma = static_cast<acc_t>(S[l]);
+      const scalar_t* W = w[l].const_data_ptr<scalar_t>() + i0 * cols;
+      scalar_t* O = out[l].mutable_data_ptr<scalar_t>() + i0 * cols;
+      const int64_t n = (i1 - i0) * cols;
+      for (int64_t k = 0; k < n; ++k) O[k] = sn::scaled_weight<scalar_t, acc_t>(W[k], sigma);
+    });
+  });
+  return {out, sigmas};
+}
+
+std::vector<at::Tensor> normalize_backward_cpu(at::TensorList grads, at::TensorList weights, at::TensorList us,
+                                               at::TensorList vs, const at::Tensor& sigmas_in,
+                                               const at::Tensor& grad_sigmas_in) {
+  const char* op = "spectral_norm_normalize_backward";
+  sn::check_weights(op, weights);
+  sn::check_vectors(op, "us", us, weights, /*rows=*/true);
+  sn::check_vectors(op, "vs", vs, weights, /*rows=*/false);
+  sn::check_backward_args(op, grads, weights, sigmas_in, grad_sigmas_in);
+  const std::vector<at::Tensor> g = contiguous_all(grads);
+  const std::vector<at::Tensor> w = contiguous_all(weights);
+  const std::vector<at::Tensor> u = contiguous_all(us);
+  const std::vector<at::Tensor> v = contiguous_all(vs);
+  const at::Tensor sigmas = sigmas_in.contiguous();
+  const at::Tensor grad_sigmas = grad_sigmas_in.contiguous();
+  const size_t L = w.size();
+  const std::vector<int64_t> row_start = prefix_starts(w, /*rows=*/true);
+  const int64_t row_grain = grain_for(row_start, total_numel(w));
+  std::vector<at::Tensor> out;
+  for (size_t l = 0; l < L; ++l) out.push_back(at::empty(w[l].sizes(), w[l].options()));
+  AT_DISPATCH_FLOATING_TYPES(w[0].scalar_type(), "spectral_norm_normalize_backward_cpu", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
+    // <G, W> per layer: per-row dots in parallel, summed per layer in order.
+    std::vector<acc_t> terms(static_cast<size_t>(row_start.back()));
+    parallel_segments(row_start, row_grain, [&](size_t l, int64_t i0, int64_t i1) {
+      const int64_t cols = sn::cols_of(w[l]);
+      const scalar_t* G = g[l].const_data_ptr<scalar_t>();
+      const scalar_t* W = w[l].const_data_ptr<scalar_t>();
+      for (int64_t i = i0; i < i1; ++i) terms[row_start[l] + i] = sn::dot<acc_t>(G + i * cols, W + i * cols, cols);
+    });
+    const scalar_t* S = sigmas.const_data_ptr<scalar_t>();
+    const scalar_t* GS = grad_sigmas.const_data_ptr<scalar_t>();
+    std::vector<acc_t> coef(L);
+    for (size_t l = 0; l < L; ++l) {
+      acc_t c = 0;
+      for (int64_t r = row_start[l]; r < row_start[l + 1]; ++r) c += terms[r];
+      coef[l] = sn::backward_coefficient<acc_t>(GS[l], c, S[l]);
+    }
+    parallel_segments(row_start, row_grain, [&](size_t l, int64_t i0, int64_t i1) {
+      const int64_t cols = sn::cols_of(w[l]);
+      const acc_t sigma = static_cast<acc_t>(S[l]);
+      const scalar_t* U = u[l].const_data_ptr<scalar_t>();
+      const scalar_t* V = v[l].const_data_ptr<scalar_t>();
+      for (int64_t i = i0; i < i1; ++i) {
+        const scalar_t* G = g[l].const_data_ptr<scalar_t>() + i * cols;
+        scalar_t* O = out[l].mutable_data_ptr<scalar_t>() + i * cols;
+        const acc_t cu = coef[l] * static_cast<acc_t>(U[i]);
+        for (int64_t j = 0; j < cols; ++j) {
+          O[j] = sn::weight_grad_entry<scalar_t, acc_t>(G[j], sigma, cu, static_cast<acc_t>(V[j]));
+        }
+      }
+    });
+  });
+  return out;
+}
+
+}  // namespace
+}  // namespace gandyn
+
+TORCH_LIBRARY_IMPL(gandyn, CPU, m) {
+  m.impl("spectral_norm_power_iteration", &gandyn::power_iteration_cpu);
+  m.impl("spectral_norm_normalize", &gandyn::normalize_cpu);
+  m.impl("spectral_norm_normalize_backward", &gandyn::normalize_backward_cpu);
+}

@@ -23,5 +23,16 @@ TORCH_LIBRARY(gandyn, m) {
   // d penalty / d grad = grad_output * (2/B) * (1 - target/norms_i) * grad_i.
   m.def("gradient_penalty_backward(Tensor grad_output, Tensor grad, Tensor norms, float target) -> Tensor");
   // --- spectral normalization ---
+  // Multi-tensor: every list holds one entry per layer; weights[i] (float32/float64,
+  // one dtype and device) is read as the matrix W_i = weights[i].flatten(1), us[i] has
+  // W_i.shape[0] entries and vs[i] W_i.shape[1]. See csrc/spectral_norm.h.
+  // New (us, vs) after n power-iteration steps u = Wv/max(|Wv|,eps), v = W^T u/max(|W^T u|,eps).
+  m.def("spectral_norm_power_iteration(Tensor[] weights, Tensor[] us, Tensor[] vs, int n_power_iterations, "
+        "float eps) -> (Tensor[], Tensor[])");
+  // (weights[i] / sigma_i for each i, sigmas) with sigma_i = us[i]^T W_i vs[i].
+  m.def("spectral_norm_normalize(Tensor[] weights, Tensor[] us, Tensor[] vs) -> (Tensor[], Tensor)");
+  // dL/dweights[i] = grads[i]/sigma_i + (grad_sigmas[i] - <grads[i], W_i>/sigma_i^2) us[i] vs[i]^T.
+  m.def("spectral_norm_normalize_backward(Tensor[] grads, Tensor[] weights, Tensor[] us, Tensor[] vs, "
+        "Tensor sigmas, Tensor grad_sigmas) -> Tensor[]");
   // --- Frechet trace-sqrt ---
 }

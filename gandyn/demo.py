@@ -14,7 +14,7 @@ from gandyn.plots import plot_curves, plot_trajectories
 from gandyn.train import run_experiment
 
 GAME = {"game": "bilinear", "game_args": {"dim": 4, "smin": 0.5, "smax": 1.5, "offsets": True},
-        "lr": 0.2, "steps": 600, "seed": 0, "log_every": 2, "checkpoint_every": 600}
+        "lr": 0.2, "steps": 600, "seed": 0, "log_every": 1, "checkpoint_every": 600}
 
 RUNS = {
     "simgd": {"optimizer": "simgd"},

@@ -178,7 +178,7 @@ def run_experiment(config: dict, out_dir, *, resume: bool = True, progress: bool
         steps = tqdm(steps, initial=start, total=cfg["steps"], desc=cfg["optimizer"])
     with open(metrics_path, "a") as log:
         if start == 0:
-            row = _metrics(game, opt, 0, game.losses())
+            row = _metrics(game, opt, 0, [l.detach() for l in game.losses()])
             log.write(json.dumps(row) + "\n")
         for step in steps:
             game.resample()

@@ -35,4 +35,21 @@ TORCH_LIBRARY(gandyn, m) {
   m.def("spectral_norm_normalize_backward(Tensor[] grads, Tensor[] weights, Tensor[] us, Tensor[] vs, "
         "Tensor sigmas, Tensor grad_sigmas) -> Tensor[]");
   // --- Frechet trace-sqrt ---
+  // Batched symmetric eigendecomposition of the symmetric part of A (..., d, d)
+  // by parallel-order cyclic Jacobi (our kernels, CPU and CUDA): eigenvalues
+  // ascending (..., d) and eigenvectors as columns (..., d, d) (empty (0,) when
+  // compute_vectors is false). Stops when ||offdiag|| <= tol * ||A||_F or after
+  // max_sweeps sweeps.
+  m.def("frechet_jacobi_eigh(Tensor A, int max_sweeps, float tol, bool compute_vectors) -> (Tensor, Tensor)");
+  // (trace, diagnostics, grad1, grad2) for symmetric PSD sigma1, sigma2 (..., d, d)
+  // (symmetric parts are used): trace = Tr sqrt(S1 sigma2 S1), S1 = sqrt(sigma1),
+  // eigenvalues clamped at 0. method: "eigh" (ATen/LAPACK eigh), "jacobi"
+  // (frechet_jacobi_eigh; max_iter = sweeps) or "newton-schulz" (Cholesky of
+  // sigma1, float32 Newton-Schulz iterations for sqrt(L^T sigma2 L) and one Newton
+  // step in the input dtype; positive definite inputs; max_iter = iterations).
+  // diagnostics (..., 3) = (min eigenvalue of S1 sigma2 S1, clamped negative
+  // eigenvalue mass of sigma1 and of S1 sigma2 S1, rank of S1 sigma2 S1); NaN
+  // for newton-schulz, which computes no eigenvalues. grad1/grad2 (..., d, d):
+  // d trace / d sigma1, sigma2 when with_grad, else empty (0,).
+  m.def("frechet_trace_sqrt(Tensor sigma1, Tensor sigma2, str method, int max_iter, bool with_grad) -> (Tensor, Tensor, Tensor, Tensor)");
 }

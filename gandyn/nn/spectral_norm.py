@@ -47,7 +47,7 @@ from torch.nn.utils import parametrize
 
 from gandyn.ops import spectral_norm as sn_ops
 
-__all__ = ["spectral_norm", "SpectralNorm", "DEFAULT_LAYER_TYPES"]
+__all__ = ["spectral_norm", "normalized_weights", "SpectralNorm", "DEFAULT_LAYER_TYPES"]
 
 DEFAULT_LAYER_TYPES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d,
                        nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
@@ -130,14 +130,24 @@ def _normalize_layers(params: list[SpectralNorm], weights: list[Tensor]) -> list
 
 
 def _layers(top: nn.Module) -> list[tuple[nn.Module, SpectralNorm]]:
-    return top._gandyn_spectral_norm_layers
+    layers = getattr(top, "_gandyn_spectral_norm_layers", None)
+    if layers is None:
+        raise ValueError(f"{type(top).__name__} has no spectral normalization from gandyn.nn.spectral_norm")
+    return layers
+
+
+def normalized_weights(module: nn.Module) -> list[Tensor]:
+    """W_sn of every layer that `spectral_norm(module)` parametrized, in one op call per stage (with
+    a power-iteration step and in-place buffer update for layers in training mode), in the order of
+    `module.named_modules()`: what one forward of `module` uses."""
+    layers = _layers(module)
+    params = [p for _, p in layers]
+    originals = [layer.parametrizations["weight"].original for layer, _ in layers]
+    return _normalize_layers(params, originals)
 
 
 def _pre_forward(top: nn.Module, args) -> None:
-    layers = _layers(top)
-    params = [p for _, p in layers]
-    originals = [layer.parametrizations["weight"].original for layer, _ in layers]
-    for p, w in zip(params, _normalize_layers(params, originals)):
+    for (_, p), w in zip(_layers(top), normalized_weights(top)):
         p._cached = w
 
 

@@ -208,6 +208,12 @@ class GameOptimizer(Optimizer):
     def field(self, closure, *, create_graph: bool = False, players: Sequence[int] | None = None,
               losses: list[Tensor] | None = None):
         """(losses, v): v[k] is the field on group k (None for groups of players not asked for)."""
+        if self.differentiable and losses is None:
+            # Fresh aliases: ∂L_i/∂θ_i must be the partial derivative at this point. A value
+            # computed earlier in the step from θ_j (AltGD's x' = x − ηAy) must not route
+            # the derivative with respect to θ_j through itself.
+            for k in range(len(self.param_groups)):
+                self._diff.rebind(self.param_groups[k]["params"], [t.view_as(t) for t in self.values(k)])
         losses = self._call(closure) if losses is None else losses
         players = range(self.num_players) if players is None else players
         vals = [self.player_values(i) for i in players]

@@ -6,7 +6,7 @@
 //      loads; long rows are cut into segments so that a small batch of huge
 //      rows still fills every SM;
 //   2. per row: add its segments' partials, sqrt -> norms, and one partial sum
-//      of (n - t)^2 per block;
+//      of (n - t)^2 per block (these short sums in double);
 //   3. one block adds those and writes the mean.
 // Every sum has a fixed order: the result is deterministic (no atomics).
 // Backward is an elementwise row scaling, grid-stride with vector loads/stores.
@@ -93,31 +93,32 @@ __global__ void __launch_bounds__(kThreads) sumsq_partials_kernel(const scalar_t
 }
 
 // 2. norms[r] = sqrt(sum of row r's partials); block_terms[b] = this block's sum of (n - t)^2.
+// These sums have few terms per element read: they run in double whatever acc_t is.
 template <typename acc_t>
 __global__ void __launch_bounds__(kThreads) norms_kernel(const acc_t* __restrict__ partial, int64_t rows,
-                                                         int64_t segs, acc_t target, acc_t* __restrict__ norms,
-                                                         acc_t* __restrict__ block_terms) {
-  acc_t terms = 0;
+                                                         int64_t segs, double target, acc_t* __restrict__ norms,
+                                                         double* __restrict__ block_terms) {
+  double terms = 0;
   for (int64_t r = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x; r < rows;
        r += static_cast<int64_t>(gridDim.x) * kThreads) {
-    acc_t s = 0;
-    for (int64_t k = 0; k < segs; ++k) s += partial[r * segs + k];
-    const acc_t n = sqrt(s);
+    double s = 0;
+    for (int64_t k = 0; k < segs; ++k) s += static_cast<double>(partial[r * segs + k]);
+    const acc_t n = static_cast<acc_t>(sqrt(s));
     norms[r] = n;
-    terms += gp::penalty_term<acc_t>(n, target);
+    terms += gp::penalty_term<double>(static_cast<double>(n), target);
   }
   terms = block_sum(terms);
   if (threadIdx.x == 0) block_terms[blockIdx.x] = terms;
 }
 
 // 3. penalty = (sum of the block terms) / rows.
-template <typename scalar_t, typename acc_t>
-__global__ void __launch_bounds__(kThreads) mean_kernel(const acc_t* __restrict__ block_terms, int64_t blocks,
+template <typename scalar_t>
+__global__ void __launch_bounds__(kThreads) mean_kernel(const double* __restrict__ block_terms, int64_t blocks,
                                                         int64_t rows, scalar_t* __restrict__ penalty) {
-  acc_t s = 0;
+  double s = 0;
   for (int64_t b = threadIdx.x; b < blocks; b += kThreads) s += block_terms[b];
   s = block_sum(s);
-  if (threadIdx.x == 0) *penalty = static_cast<scalar_t>(s / static_cast<acc_t>(rows));
+  if (threadIdx.x == 0) *penalty = static_cast<scalar_t>(s / static_cast<double>(rows));
 }
 
 // out_i = row_scale(n_i) * g_i, with row_scale = grad_output * (2/B) * (1 - t/n_i).
@@ -194,13 +195,13 @@ std::tuple<at::Tensor, at::Tensor> gradient_penalty_cuda(const at::Tensor& grad_
     C10_CUDA_KERNEL_LAUNCH_CHECK();
 
     const int64_t blocks2 = std::min<int64_t>(ceil_div<int64_t>(rows, kThreads), 1024);
-    at::Tensor block_terms = at::empty({blocks2}, grad.options().dtype(acc_dtype));
+    at::Tensor block_terms = at::empty({blocks2}, grad.options().dtype(at::kDouble));
     norms_kernel<acc_t><<<static_cast<unsigned>(blocks2), kThreads, 0, stream>>>(
-        partial.const_data_ptr<acc_t>(), rows, segs, static_cast<acc_t>(target), norms.mutable_data_ptr<acc_t>(),
-        block_terms.mutable_data_ptr<acc_t>());
+        partial.const_data_ptr<acc_t>(), rows, segs, target, norms.mutable_data_ptr<acc_t>(),
+        block_terms.mutable_data_ptr<double>());
     C10_CUDA_KERNEL_LAUNCH_CHECK();
-    mean_kernel<scalar_t, acc_t><<<1, kThreads, 0, stream>>>(block_terms.const_data_ptr<acc_t>(), blocks2, rows,
-                                                             penalty.mutable_data_ptr<scalar_t>());
+    mean_kernel<scalar_t><<<1, kThreads, 0, stream>>>(block_terms.const_data_ptr<double>(), blocks2, rows,
+                                                      penalty.mutable_data_ptr<scalar_t>());
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
   return {penalty, norms};

@@ -21,9 +21,10 @@ J u is computed one of two ways (`mode`):
 - "reverse": double backward. (J u)_i = ∇_{θ_i}⟨∇_θ L_i, u⟩, a Hessian–vector
   product of each loss restricted to its player's rows, from gradients of every
   loss with respect to all parameters built with `create_graph=True`.
-- "auto" (default): "forward" when the game allows it (every parameter can be
-  located and every op in the losses has a forward-mode formula), else
-  "reverse", with a warning naming the reason.
+- "auto" (default): whichever of the two is faster on one timed product, when
+  the game allows forward mode (every parameter can be located and every op in
+  the losses has a forward-mode formula; else `forward_unavailable` says why).
+  `mode` and `product_ms` on the operator say what was chosen and measured.
 
 Jᵀ w is always reverse mode: Jᵀw = ∇_θ⟨v, w⟩ (one extra backward pass).
 All products are taken at the parameters the game holds when the operator is
@@ -33,13 +34,13 @@ before, not during, an eigen-solve).
 from __future__ import annotations
 
 import contextlib
-import warnings
 from typing import Iterator, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from gandyn.bench.timing import median_ms
 from gandyn.games.base import Game, flatten, unflatten, vector_field
 
 MODES = ("auto", "forward", "reverse")
@@ -112,27 +113,34 @@ class JacobianOperator:
         losses = game.losses()
         self._losses = losses
         self._field = [g for gs in vector_field(losses, game.players, create_graph=True) for g in gs]
-        self.mode = mode
+        self._full_grads: list[list[Tensor]] | None = None  # built on the first reverse J u
+        self.forward_unavailable: str | None = None  # why forward mode cannot be used, if so
+        self.product_ms: dict[str, float] = {}  # per-product times measured by mode="auto"
+        self.mode = "reverse"
         if mode != "reverse":
             self._slots = _parameter_slots(game)
             missing = [k for k, s in enumerate(self._slots) if not s]
-            reason = None
             if missing:
-                reason = (f"parameters {missing} are neither attributes of the game nor module "
-                          "parameters, so the game cannot be made functional")
+                self.forward_unavailable = (f"parameters {missing} are neither attributes of the game nor "
+                                            "module parameters, so the game cannot be made functional")
             else:
                 try:  # one product tells whether every op has a forward-mode formula
                     self._forward_matvec(torch.zeros(self.n, dtype=self.dtype, device=self.device))
                 except (RuntimeError, NotImplementedError) as e:
-                    reason = f"forward-mode AD failed: {str(e).splitlines()[0]}"
-            if reason is not None:
-                if mode == "forward":
-                    raise RuntimeError(f"mode='forward': {reason}")
-                warnings.warn(f"JacobianOperator: using double backward ({reason})", stacklevel=2)
-                self.mode = "reverse"
-            else:
+                    self.forward_unavailable = f"forward-mode AD failed: {str(e).splitlines()[0]}"
+            if self.forward_unavailable is not None and mode == "forward":
+                raise RuntimeError(f"mode='forward': {self.forward_unavailable}")
+            if mode == "forward":
                 self.mode = "forward"
-        self._full_grads: list[list[Tensor]] | None = None  # built on the first reverse J u
+            elif self.forward_unavailable is None:
+                # Which is faster depends on the game (torch.func's overhead dominates small
+                # games, forward mode wins on some networks): time one product of each.
+                u = torch.randn(self.n, generator=torch.Generator().manual_seed(0),
+                                dtype=torch.float64).to(self.dtype).to(self.device)
+                for name, fn in (("forward", self._forward_matvec), ("reverse", self._reverse_matvec)):
+                    self.product_ms[name] = median_ms(lambda: fn(u), device=str(self.device),
+                                                      warmup=1, repeat=1)
+                self.mode = min(self.product_ms, key=self.product_ms.get)
 
     @property
     def shape(self) -> tuple[int, int]:

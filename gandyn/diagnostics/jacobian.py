@@ -116,31 +116,43 @@ class JacobianOperator:
         self._full_grads: list[list[Tensor]] | None = None  # built on the first reverse J u
         self.forward_unavailable: str | None = None  # why forward mode cannot be used, if so
         self.product_ms: dict[str, float] = {}  # per-product times measured by mode="auto"
-        self.mode = "reverse"
-        if mode != "reverse":
-            self._slots = _parameter_slots(game)
-            missing = [k for k, s in enumerate(self._slots) if not s]
-            if missing:
-                self.forward_unavailable = (f"parameters {missing} are neither attributes of the game nor "
-                                            "module parameters, so the game cannot be made functional")
-            else:
-                try:  # one product tells whether every op has a forward-mode formula
-                    self._forward_matvec(torch.zeros(self.n, dtype=self.dtype, device=self.device))
-                except (RuntimeError, NotImplementedError) as e:
-                    self.forward_unavailable = f"forward-mode AD failed: {str(e).splitlines()[0]}"
-            if self.forward_unavailable is not None and mode == "forward":
+        self._requested = mode
+        self._mode: str | None = "reverse" if mode == "reverse" else None
+        if mode == "forward":
+            self._resolve_mode()  # fail here, not in the middle of an eigen-solve
+
+    @property
+    def mode(self) -> str:
+        """"forward" or "reverse": how J u is computed ("auto" decides on first use)."""
+        if self._mode is None:
+            self._resolve_mode()
+        return self._mode
+
+    def _resolve_mode(self) -> None:
+        self._slots = _parameter_slots(self.game)
+        missing = [k for k, s in enumerate(self._slots) if not s]
+        if missing:
+            self.forward_unavailable = (f"parameters {missing} are neither attributes of the game nor "
+                                        "module parameters, so the game cannot be made functional")
+        else:
+            try:  # one product tells whether every op has a forward-mode formula
+                self._forward_matvec(torch.zeros(self.n, dtype=self.dtype, device=self.device))
+            except (RuntimeError, NotImplementedError) as e:
+                self.forward_unavailable = f"forward-mode AD failed: {str(e).splitlines()[0]}"
+        if self._requested == "forward":
+            if self.forward_unavailable is not None:
                 raise RuntimeError(f"mode='forward': {self.forward_unavailable}")
-            if mode == "forward":
-                self.mode = "forward"
-            elif self.forward_unavailable is None:
-                # Which is faster depends on the game (torch.func's overhead dominates small
-                # games, forward mode wins on some networks): time one product of each.
-                u = torch.randn(self.n, generator=torch.Generator().manual_seed(0),
-                                dtype=torch.float64).to(self.dtype).to(self.device)
-                for name, fn in (("forward", self._forward_matvec), ("reverse", self._reverse_matvec)):
-                    self.product_ms[name] = median_ms(lambda: fn(u), device=str(self.device),
-                                                      warmup=1, repeat=1)
-                self.mode = min(self.product_ms, key=self.product_ms.get)
+            self._mode = "forward"
+        elif self.forward_unavailable is not None:
+            self._mode = "reverse"
+        else:
+            # Which is faster depends on the game (torch.func's overhead dominates small
+            # games, forward mode wins on some networks): time one product of each.
+            u = torch.randn(self.n, generator=torch.Generator().manual_seed(0),
+                            dtype=torch.float64).to(self.dtype).to(self.device)
+            for name, fn in (("forward", self._forward_matvec), ("reverse", self._reverse_matvec)):
+                self.product_ms[name] = median_ms(lambda: fn(u), device=str(self.device), warmup=1, repeat=1)
+            self._mode = min(self.product_ms, key=self.product_ms.get)
 
     @property
     def shape(self) -> tuple[int, int]:

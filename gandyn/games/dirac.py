@@ -124,4 +124,4 @@ class DiracGAN(GANGame):
 
     def distance_to_equilibrium(self) -> float:
         """Distance to the equilibrium (θ, ψ) = (0, 0)."""
-        return math.hypot(float(self.theta), float(self.psi))
+        return math.hypot(self.theta.item(), self.psi.item())

@@ -9,6 +9,8 @@
 #include <ATen/ops/empty_like.h>
 #include <torch/library.h>
 
+#include <algorithm>
+#include <cmath>
 #include <tuple>
 
 #include "gradient_penalty.h"
@@ -18,6 +20,10 @@ namespace {
 
 // Rows of fewer elements than this are grouped so each task has work worth a thread.
 constexpr int64_t kGrainElements = 32768;
+
+// Row sums: kLanes partial sums in the input dtype over blocks of kBlock elements.
+constexpr int kLanes = 16;
+constexpr int64_t kBlock = 4096;
 
 int64_t row_grain(int64_t row_len) { return std::max<int64_t>(1, kGrainElements / std::max<int64_t>(1, row_len)); }
 
@@ -37,14 +43,22 @@ std::tuple<at::Tensor, at::Tensor> gradient_penalty_cpu(const at::Tensor& grad_i
     at::parallel_for(0, rows, row_grain(row_len), [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) {
         const scalar_t* row = g + i * row_len;
-        // Four independent partial sums: shorter dependency chains and less rounding drift.
-        acc_t s[4] = {0, 0, 0, 0};
-        int64_t j = 0;
-        for (; j + 4 <= row_len; j += 4) {
-          for (int k = 0; k < 4; ++k) s[k] = gp::add_square<acc_t>(s[k], static_cast<acc_t>(row[j + k]));
+        // Blocked sum: kLanes independent lanes in scalar_t over blocks of kBlock
+        // elements (the compiler vectorizes the lanes; each lane adds only
+        // kBlock/kLanes terms), and the blocks' sums added in acc_t (double).
+        acc_t total = 0;
+        for (int64_t b = 0; b < row_len; b += kBlock) {
+          const int64_t len = std::min(kBlock, row_len - b);
+          const scalar_t* x = row + b;
+          scalar_t lane[kLanes] = {};
+          int64_t j = 0;
+          for (; j + kLanes <= len; j += kLanes) {
+            for (int k = 0; k < kLanes; ++k) lane[k] = gp::add_square<scalar_t>(lane[k], x[j + k]);
+          }
+          for (; j < len; ++j) lane[0] = gp::add_square<scalar_t>(lane[0], x[j]);
+          for (int k = 0; k < kLanes; ++k) total += static_cast<acc_t>(lane[k]);
         }
-        for (; j < row_len; ++j) s[0] = gp::add_square<acc_t>(s[0], static_cast<acc_t>(row[j]));
-        n[i] = static_cast<norm_t>(std::sqrt((s[0] + s[1]) + (s[2] + s[3])));
+        n[i] = static_cast<norm_t>(std::sqrt(total));
       }
     });
     // The mean over rows: B terms, serial and deterministic.

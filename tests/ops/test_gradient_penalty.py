@@ -48,6 +48,16 @@ def test_forward_and_backward_match_numpy(impl, shape, target, dtype, seed):
 
 
 @pytest.mark.parametrize("impl", BODIES)
+def test_long_float32_rows_stay_accurate(impl):
+    # Rows longer than the CPU kernel's 4096-element blocks, with a ragged tail.
+    g = torch.randn(2, 3 * 4096 + 7, generator=torch.Generator().manual_seed(10)) * 3.0
+    p, n = gp.gradient_penalty(g, 1.0, return_norms=True, impl=impl)
+    p_np, n_np, _ = numpy_penalty(g.numpy(), 1.0)
+    np.testing.assert_allclose(n.numpy(), n_np, rtol=1e-6)
+    assert p.item() == pytest.approx(p_np, rel=2e-6)
+
+
+@pytest.mark.parametrize("impl", BODIES)
 def test_norm_is_over_all_non_batch_dims_not_per_pixel(impl):
     # An image gradient (B, C, H, W): the per-pixel norm over dim=1 that many ports take
     # gives another number; the penalty is the norm over C, H and W together.

@@ -8,7 +8,7 @@ from torch import nn
 from torch.func import functional_call
 
 from gandyn import _ext
-from gandyn.nn.penalties import gradient_penalty
+from gandyn.nn import gradient_penalty  # the public entry point (gandyn.nn.penalties)
 
 IMPLS = ["reference", pytest.param("kernel", marks=pytest.mark.skipif(
     not _ext.has_kernel("cpu"), reason="extension gandyn._C not built"))]

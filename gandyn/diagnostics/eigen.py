@@ -13,6 +13,14 @@ from `JacobianOperator`:
   ("SA") or largest ("LA") algebraic or largest-magnitude ("LM") ones.
 
 The start vector is drawn from a seeded generator, so results are reproducible.
+
+Caveat, inherent to Arnoldi: the largest-magnitude eigenvalues converge fast,
+while "SR"/"LR" converge reliably only when those eigenvalues stand out on the
+hull of the spectrum. In strongly rotational games the eigenvalue of smallest
+real part may sit among others of much larger imaginary part, and ARPACK can
+settle on converged Ritz values that are not the extreme ones (seen on a
+55-parameter quadratic game with strong coupling, even with ncv = 40). Check
+"SR" results against a dense solve or a larger `ncv` when it matters.
 """
 from __future__ import annotations
 

@@ -56,7 +56,7 @@ class NashReport:
     is_dne: bool                # stationary and every own Hessian block positive definite
     jacobian_min_real: float    # min Re λ(J): > 0 means locally asymptotically stable
     jacobian_max_abs: float     # max |λ(J)|
-    locally_stable: bool        # stationary and jacobian_min_real > 0
+    locally_stable: bool        # stationary and jacobian_min_real > pd_tol
     exact: bool                 # eigenvalues from dense solvers (else Arnoldi/Lanczos)
     players: list[PlayerReport] = field(default_factory=list)
     jacobian_eigvals: list[list[float]] = field(default_factory=list)  # [re, im] pairs
@@ -76,12 +76,14 @@ class NashReport:
         return "\n".join(lines)
 
 
-def nash_report(game: Game | JacobianOperator, *, grad_tol: float = 1e-6, pd_tol: float = 0.0, k: int = 6,
+def nash_report(game: Game | JacobianOperator, *, grad_tol: float = 1e-6, pd_tol: float = 1e-10, k: int = 6,
                 max_dense: int = 1024, mode: str = "auto", **solver) -> NashReport:
     """Differential-Nash and stability report at the game's current parameters.
 
     grad_tol: ‖v‖ at or below it counts as stationary. pd_tol: a Hessian block is
-    positive definite when its smallest eigenvalue exceeds it. k: how many
+    positive definite when its smallest eigenvalue exceeds it, and the point is
+    locally stable when min Re λ(J) does (round-off puts the purely imaginary
+    eigenvalues of a rotation at ±1e-17, on either side of 0). k: how many
     eigenvalues of J the matrix-free path computes (smallest real part) for
     networks. `solver` goes to the eigensolvers (tol, ncv, maxiter, seed).
     """
@@ -115,5 +117,5 @@ def nash_report(game: Game | JacobianOperator, *, grad_tol: float = 1e-6, pd_tol
     return NashReport(grad_norm=grad_norm, grad_tol=float(grad_tol), pd_tol=float(pd_tol), stationary=stationary,
                       is_dne=stationary and all(p.positive_definite for p in players),
                       jacobian_min_real=min_real, jacobian_max_abs=max_abs,
-                      locally_stable=stationary and min_real > 0, exact=exact, players=players,
+                      locally_stable=stationary and min_real > pd_tol, exact=exact, players=players,
                       jacobian_eigvals=[[float(z.real), float(z.imag)] for z in lam])

@@ -54,7 +54,7 @@ def test_path_angle_on_an_affine_field():
         else:
             assert norm < 1e-12  # v = 0 at the end point (its direction is round-off)
     torch.testing.assert_close(game.flat_params(), end)  # the game is left where it was
-    lam = torch.tensor([complex(re, im) for re, im in out["eigvals"]])
+    lam = torch.tensor([complex(re, im) for re, im in out["eigvals"]], dtype=torch.complex128)
     torch.testing.assert_close(lam.abs().sort().values, torch.linalg.eigvals(game.J).abs().sort().values)
 
 

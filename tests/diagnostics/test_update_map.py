@@ -132,3 +132,43 @@ def test_hidden_parameters_are_rejected():
     game = Hidden()
     with pytest.raises(ValueError, match="not attributes"):
         update_jacobian(SimGD(game.players, lr=0.1), game)
+
+
+def test_gan_game_against_finite_differences():
+    """A tiny GAN (nn.Module players, rebound through their parameters): SimGD's and EG's
+    update Jacobians against central differences of the field, I − ηDv and
+    I − ηDv(z½)(I − ηDv(z)), computed from the game alone."""
+    from torch import nn
+
+    from gandyn.games import GANGame
+
+    torch.manual_seed(0)
+    G = nn.Sequential(nn.Linear(2, 3), nn.Tanh(), nn.Linear(3, 2)).double()
+    D = nn.Sequential(nn.Linear(2, 3), nn.Tanh(), nn.Linear(3, 1)).double()
+    real = torch.randn(8, 2, dtype=torch.float64)
+    z = torch.randn(8, 2, dtype=torch.float64)
+    game = GANGame(G, D, lambda b: real[:b], lambda b: z[:b], batch_size=8)
+    eta = 0.1
+
+    def field_at(theta):
+        saved = game.flat_params().clone()
+        game.set_flat_params(theta)
+        v = game.flat_vector_field().detach()
+        game.set_flat_params(saved)
+        return v
+
+    def fd_jacobian(theta, h=1e-6):
+        N = theta.numel()
+        cols = [(field_at(theta + h * e) - field_at(theta - h * e)) / (2 * h) for e in torch.eye(N, dtype=theta.dtype)]
+        return torch.stack(cols, 1)
+
+    theta = game.flat_params().clone()
+    I = torch.eye(theta.numel(), dtype=torch.float64)
+    Dv = fd_jacobian(theta)
+    M = update_jacobian(SimGD(game.players, lr=eta), game)
+    torch.testing.assert_close(M, I - eta * Dv, rtol=1e-6, atol=1e-7)
+    half = theta - eta * field_at(theta)
+    M = update_jacobian(Extragradient(game.players, lr=eta), game)
+    torch.testing.assert_close(M, I - eta * fd_jacobian(half) @ (I - eta * Dv), rtol=1e-6, atol=1e-7)
+    assert torch.equal(game.flat_params(), theta)
+    assert all(isinstance(p, nn.Parameter) for p in G.parameters())

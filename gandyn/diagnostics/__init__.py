@@ -5,6 +5,7 @@ Everything is written against the Game protocol (gandyn.games.base) and needs
 only Jacobian–vector products of the vector field: dense matrices for small
 games, matrix-free Arnoldi/Lanczos (ARPACK) for networks.
 """
+from gandyn.diagnostics.cli import diagnose
 from gandyn.diagnostics.decomposition import decompose, rotation
 from gandyn.diagnostics.eigen import hessian_eigvals, jacobian_eigvals
 from gandyn.diagnostics.jacobian import JacobianOperator, game_jacobian
@@ -15,4 +16,4 @@ from gandyn.diagnostics.update_map import update_jacobian, update_spectral_radiu
 
 __all__ = ["game_jacobian", "JacobianOperator", "jacobian_eigvals", "hessian_eigvals", "decompose", "rotation",
            "nash_report", "NashReport", "PlayerReport", "path_angle", "summary", "update_jacobian",
-           "update_spectral_radius"]
+           "update_spectral_radius", "diagnose"]

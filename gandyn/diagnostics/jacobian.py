@@ -114,6 +114,7 @@ class JacobianOperator:
         self._losses = losses
         self._field = [g for gs in vector_field(losses, game.players, create_graph=True) for g in gs]
         self._full_grads: list[list[Tensor]] | None = None  # built on the first reverse J u
+        self._dense: Tensor | None = None
         self.forward_unavailable: str | None = None  # why forward mode cannot be used, if so
         self.product_ms: dict[str, float] = {}  # per-product times measured by mode="auto"
         self._requested = mode
@@ -233,9 +234,11 @@ class JacobianOperator:
 
     # -- views -----------------------------------------------------------------------------
     def dense(self) -> Tensor:
-        """The (n, n) matrix, one Jᵀe_r per row r (n reverse products)."""
-        eye = torch.eye(self.n, dtype=self.dtype, device=self.device)
-        return torch.stack([self.rmatvec(eye[r]) for r in range(self.n)])
+        """The (n, n) matrix, one Jᵀe_r per row r (n reverse products; computed once)."""
+        if self._dense is None:
+            eye = torch.eye(self.n, dtype=self.dtype, device=self.device)
+            self._dense = torch.stack([self.rmatvec(eye[r]) for r in range(self.n)])
+        return self._dense
 
     def to_scipy(self, block: int | None = None, symmetric: bool = False):
         """A scipy.sparse.linalg.LinearOperator in float64: J, or player `block`'s own

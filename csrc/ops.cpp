@@ -48,8 +48,8 @@ TORCH_LIBRARY(gandyn, m) {
   // sigma1, float32 Newton-Schulz iterations for sqrt(L^T sigma2 L) and one Newton
   // step in the input dtype; positive definite inputs; max_iter = iterations).
   // diagnostics (..., 3) = (min eigenvalue of S1 sigma2 S1, clamped negative
-  // eigenvalue mass of sigma1 and of S1 sigma2 S1, rank of S1 sigma2 S1); NaN
-  // for newton-schulz, which computes no eigenvalues. grad1/grad2 (..., d, d):
+  // eigenvalue mass of sigma1 and of S1 sigma2 S1, rank of S1 sigma2 S1); empty
+  // (0,) for newton-schulz, which computes no eigenvalues. grad1/grad2 (..., d, d):
   // d trace / d sigma1, sigma2 when with_grad, else empty (0,).
   m.def("frechet_trace_sqrt(Tensor sigma1, Tensor sigma2, str method, int max_iter, bool with_grad) -> (Tensor, Tensor, Tensor, Tensor)");
 }

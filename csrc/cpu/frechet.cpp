@@ -151,10 +151,16 @@ at::Tensor zero_cutoff(const at::Tensor& values) {
   return values.abs().amax(-1, /*keepdim=*/true) * (eps * static_cast<double>(values.size(-1)));
 }
 
+// sqrt(v) on eigenvalues above the cutoff, 0 elsewhere: eigenvalues of rounding size
+// (the null space of a rank-deficient covariance) would otherwise each add
+// sqrt(eps * |A|) to a trace, an error far above the rounding of everything else.
+at::Tensor truncated_sqrt(const at::Tensor& values) {
+  return at::where(values > zero_cutoff(values), values, at::zeros_like(values)).sqrt();
+}
+
 // 1/sqrt(v) on eigenvalues above the cutoff, 0 elsewhere (pseudo-inverse square root).
-at::Tensor pinv_sqrt(const at::Tensor& values, const at::Tensor& root) {
-  const at::Tensor keep = values > zero_cutoff(values);
-  return at::where(keep, root.reciprocal(), at::zeros_like(root));
+at::Tensor pinv_sqrt(const at::Tensor& root) {
+  return at::where(root > 0, root.reciprocal(), at::zeros_like(root));
 }
 
 // sqrt(a) of a symmetric positive-definite a: coupled Newton-Schulz iterations
@@ -196,22 +202,22 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> frechet_trace_sqrt(co
   TORCH_CHECK(max_iter >= 1, "frechet_trace_sqrt: max_iter must be >= 1, got ", max_iter);
   const at::Tensor a1 = sym(sigma1);
   const at::Tensor a2 = sym(sigma2);
-  at::Tensor none = at::empty({0}, sigma1.options());
+  // Distinct empty outputs when no gradient is asked (outputs must not alias).
+  const auto none = [&] { return at::empty({0}, sigma1.options()); };
 
   if (method == "newton-schulz") {
     // Any factor L with L L^T = sigma1 gives L^T sigma2 L the eigenvalues of sigma1 sigma2:
     // Cholesky is exact and cheap, so only sqrt(M) is iterated, and the Newton step
     // makes its trace accurate to second order in the float32 error.
     auto [l, info] = at::linalg_cholesky_ex(a1);
-    TORCH_CHECK(info.max().item<int64_t>() == 0,
+    TORCH_CHECK_VALUE(info.max().item<int64_t>() == 0,
                 "frechet_trace_sqrt(method='newton-schulz'): sigma1 must be positive definite; use "
                 "method='eigh' for singular (rank-deficient) covariances");
     const at::Tensor x = newton_schulz_sqrt(sym(at::matmul(at::matmul(l.mT(), a2), l)), max_iter);
     const at::Tensor trace = x.diagonal(0, -2, -1).sum(-1);
-    std::vector<int64_t> dshape(sigma1.sizes().begin(), sigma1.sizes().end() - 2);
-    dshape.push_back(3);
-    const at::Tensor diagnostics = at::full(dshape, std::numeric_limits<double>::quiet_NaN(), sigma1.options());
-    if (!with_grad) return {trace, diagnostics, none, none};
+    // No eigenvalues, so no diagnostics: an empty tensor.
+    const at::Tensor diagnostics = none();
+    if (!with_grad) return {trace, diagnostics, none(), none()};
     // d/dsigma2 = L X^{-1} L^T / 2,  d/dsigma1 = L^{-T} X L^{-1} / 2  (X = sqrt(L^T sigma2 L)).
     const at::Tensor grad2 = sym(at::matmul(l, at::linalg_solve(x, l.mT())) * 0.5);
     const at::Tensor y = at::linalg_solve_triangular(l.mT(), x, /*upper=*/true);
@@ -220,22 +226,22 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> frechet_trace_sqrt(co
   }
 
   auto [w1, v1] = eigen(a1, method, max_iter, /*vectors=*/true);
-  const at::Tensor r1 = w1.clamp_min(0).sqrt();
+  const at::Tensor r1 = truncated_sqrt(w1);
   const at::Tensor s1 = from_eigen(v1, r1);
   // The symmetric form S1 sigma2 S1 (never the non-symmetric product sigma1 sigma2):
   // its eigenvalues are those of sigma1 sigma2, real and >= 0 up to rounding.
   const at::Tensor m = sym(at::matmul(at::matmul(s1, a2), s1));
   auto [wm, vm] = eigen(m, method, max_iter, with_grad);
-  const at::Tensor rm = wm.clamp_min(0).sqrt();
+  const at::Tensor rm = truncated_sqrt(wm);
   const at::Tensor trace = rm.sum(-1);
   const at::Tensor clamped = (-w1).clamp_min(0).sum(-1) + (-wm).clamp_min(0).sum(-1);
   const at::Tensor rank = (wm > zero_cutoff(wm)).sum(-1).to(wm.scalar_type());
   const at::Tensor diagnostics = at::stack({std::get<0>(wm.min(-1)), clamped, rank}, -1);
-  if (!with_grad) return {trace, diagnostics, none, none};
+  if (!with_grad) return {trace, diagnostics, none(), none()};
   // d/dsigma2 = S1 M^{-1/2} S1 / 2,  d/dsigma1 = S1^+ M^{1/2} S1^+ / 2  (M = S1 sigma2 S1);
   // pseudo-inverses on singular inputs, where the trace is not differentiable.
-  const at::Tensor s1_pinv = from_eigen(v1, pinv_sqrt(w1, r1));
-  const at::Tensor grad2 = sym(at::matmul(at::matmul(s1, from_eigen(vm, pinv_sqrt(wm, rm))), s1) * 0.5);
+  const at::Tensor s1_pinv = from_eigen(v1, pinv_sqrt(r1));
+  const at::Tensor grad2 = sym(at::matmul(at::matmul(s1, from_eigen(vm, pinv_sqrt(rm))), s1) * 0.5);
   const at::Tensor grad1 = sym(at::matmul(at::matmul(s1_pinv, from_eigen(vm, rm)), s1_pinv) * 0.5);
   return {trace, diagnostics, grad1, grad2};
 }

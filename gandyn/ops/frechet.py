@@ -6,7 +6,9 @@ Computed in the symmetric form (never an eigen-solver on the non-symmetric Σ₁
 
 M is symmetric PSD and has the eigenvalues of Σ₁Σ₂, so the result is real and >= 0 even
 for singular (rank-deficient) covariances. Tiny negative eigenvalues from rounding are
-clamped, and their mass is reported in the diagnostics. Both inputs are read through
+clamped, and their mass is reported in the diagnostics; eigenvalues below d·eps·max|λ|
+are rounding noise of a null space and count as 0 (each would add sqrt(eps·‖A‖) to the
+trace otherwise). Both inputs are read through
 their symmetric parts (A + Aᵀ)/2, so the op is a function on symmetric matrices and
 gradcheck can perturb single entries.
 
@@ -18,9 +20,10 @@ Methods:
   "newton-schulz"  Σ₁ = L Lᵀ (Cholesky), then coupled Newton–Schulz in float32 for
                    sqrt(Lᵀ Σ₂ L) (same eigenvalues as Σ₁Σ₂) and one Newton step
                    X <- (X + X⁻¹A)/2 in the input dtype, after which Tr X is accurate to
-                   second order in the float32 error: matmuls and one factorization,
+                   second order in the float32 error (its gradient, built from X, keeps
+                   a first-order float32 error): matmuls and one factorization,
                    for GPUs. Needs positive-definite (full-rank) covariances; computes no
-                   eigenvalues (its diagnostics are NaN). max_iter = iterations.
+                   eigenvalues (its diagnostics are empty). max_iter = iterations.
 
 Gradient (Σ's symmetric PD; pseudo-inverses where singular, where the trace is not
 differentiable):  ∂/∂Σ₂ = ½ S₁ M^{-1/2} S₁,   ∂/∂Σ₁ = ½ S₁⁺ M^{1/2} S₁⁺
@@ -32,7 +35,8 @@ Public API:
     trace_sqrt(sigma1, sigma2, method="eigh", max_iter=None) -> (trace, diagnostics)
     jacobi_eigh(A, max_sweeps=30, tol=None, compute_vectors=True) -> (eigenvalues, eigenvectors)
 and their pure-PyTorch references (the specification, and the fallback without the
-extension). diagnostics (..., 3) = (min eigenvalue of M, clamped mass, rank of M).
+extension). diagnostics (..., 3) = (min eigenvalue of M, clamped mass, rank of M);
+empty for newton-schulz.
 """
 from __future__ import annotations
 
@@ -43,7 +47,7 @@ from torch.autograd.function import once_differentiable
 from gandyn import _ext
 
 __all__ = ["METHODS", "trace_sqrt", "jacobi_eigh", "trace_sqrt_reference", "jacobi_eigh_reference",
-           "default_max_iter"]
+           "default_max_iter", "truncated_sqrt"]
 
 METHODS = ("eigh", "jacobi", "newton-schulz")
 _DEFAULT_MAX_ITER = {"eigh": 1, "jacobi": 30, "newton-schulz": 30}
@@ -132,8 +136,14 @@ def _zero_cutoff(values: Tensor) -> Tensor:
     return values.abs().amax(-1, keepdim=True) * (torch.finfo(values.dtype).eps * values.shape[-1])
 
 
-def _pinv_sqrt(values: Tensor, root: Tensor) -> Tensor:
-    return torch.where(values > _zero_cutoff(values), root.reciprocal(), torch.zeros_like(root))
+def truncated_sqrt(values: Tensor) -> Tensor:
+    # Rounding-size eigenvalues (a rank-deficient covariance's null space) are zeros:
+    # each would otherwise add sqrt(eps·‖A‖) to the trace.
+    return torch.where(values > _zero_cutoff(values), values, torch.zeros_like(values)).sqrt()
+
+
+def _pinv_sqrt(root: Tensor) -> Tensor:
+    return torch.where(root > 0, root.reciprocal(), torch.zeros_like(root))
 
 
 def _newton_schulz_sqrt(a: Tensor, iters: int) -> Tensor:
@@ -162,7 +172,6 @@ def trace_sqrt_reference(sigma1: Tensor, sigma2: Tensor, method: str = "eigh", m
     max_iter = default_max_iter(method) if max_iter is None else max_iter
     jacobi = _jacobi or jacobi_eigh_reference
     a1, a2 = _sym(sigma1), _sym(sigma2)
-    none = sigma1.new_empty(0)
     if method == "newton-schulz":
         l, info = torch.linalg.cholesky_ex(a1)
         if bool((info != 0).any()):
@@ -170,27 +179,27 @@ def trace_sqrt_reference(sigma1: Tensor, sigma2: Tensor, method: str = "eigh", m
                              "method='eigh' for singular (rank-deficient) covariances")
         x = _newton_schulz_sqrt(_sym(l.mT @ a2 @ l), max_iter)
         trace = x.diagonal(0, -2, -1).sum(-1)
-        diagnostics = torch.full(sigma1.shape[:-2] + (3,), float("nan"), dtype=sigma1.dtype, device=sigma1.device)
+        diagnostics = sigma1.new_empty(0)  # no eigenvalues, no diagnostics
         if not with_grad:
-            return trace, diagnostics, none, none
+            return trace, diagnostics, sigma1.new_empty(0), sigma1.new_empty(0)
         grad2 = _sym(l @ torch.linalg.solve(x, l.mT) * 0.5)
         y = torch.linalg.solve_triangular(l.mT, x, upper=True)
         grad1 = _sym(torch.linalg.solve_triangular(l.mT, y.mT, upper=True).mT * 0.5)
         return trace, diagnostics, grad1, grad2
     w1, v1 = _eigen(a1, method, max_iter, True, jacobi)
-    r1 = w1.clamp_min(0).sqrt()
+    r1 = truncated_sqrt(w1)
     s1 = _from_eigen(v1, r1)
     m = _sym(s1 @ a2 @ s1)
     wm, vm = _eigen(m, method, max_iter, with_grad, jacobi)
-    rm = wm.clamp_min(0).sqrt()
+    rm = truncated_sqrt(wm)
     trace = rm.sum(-1)
     clamped = (-w1).clamp_min(0).sum(-1) + (-wm).clamp_min(0).sum(-1)
     rank = (wm > _zero_cutoff(wm)).sum(-1).to(wm.dtype)
     diagnostics = torch.stack([wm.min(-1).values, clamped, rank], -1)
     if not with_grad:
-        return trace, diagnostics, none, none
-    s1_pinv = _from_eigen(v1, _pinv_sqrt(w1, r1))
-    grad2 = _sym(s1 @ _from_eigen(vm, _pinv_sqrt(wm, rm)) @ s1 * 0.5)
+        return trace, diagnostics, sigma1.new_empty(0), sigma1.new_empty(0)
+    s1_pinv = _from_eigen(v1, _pinv_sqrt(r1))
+    grad2 = _sym(s1 @ _from_eigen(vm, _pinv_sqrt(rm)) @ s1 * 0.5)
     grad1 = _sym(s1_pinv @ _from_eigen(vm, rm) @ s1_pinv * 0.5)
     return trace, diagnostics, grad1, grad2
 
@@ -247,7 +256,8 @@ if _ext.AVAILABLE:
         batch = sigma1.shape[:-2]
         grads = (sigma1.new_empty(sigma1.shape), sigma1.new_empty(sigma1.shape)) if with_grad else (
             sigma1.new_empty(0), sigma1.new_empty(0))
-        return (sigma1.new_empty(batch), sigma1.new_empty(batch + (3,))) + grads
+        diagnostics = sigma1.new_empty(0) if method == "newton-schulz" else sigma1.new_empty(batch + (3,))
+        return (sigma1.new_empty(batch), diagnostics) + grads
 
     torch.library.register_autograd("gandyn::frechet_trace_sqrt", once_differentiable(_backward),
                                     setup_context=_setup_context)

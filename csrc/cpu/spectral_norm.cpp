@@ -58,6 +58,48 @@ int64_t grain_for(const std::vector<int64_t>& start, int64_t total_elements) {
   return std::max<int64_t>(1, kGrainElements / mean_len);
 }
 
+// The hot loops, built twice: for AVX2 and for the baseline x86-64 target; the loader
+// picks the clone for the CPU at hand (GCC function multi-versioning). Each inlines the
+// shared arithmetic of spectral_norm.h (an "arch=" clone could not inline it).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define GANDYN_SN_HOT __attribute__((target_clones("avx2", "default")))
+#else
+#define GANDYN_SN_HOT
+#endif
+
+// sum_k a_k b_k
+GANDYN_SN_HOT float row_dot(const float* a, const float* b, int64_t n) { return sn::dot<float>(a, b, n); }
+GANDYN_SN_HOT double row_dot(const double* a, const double* b, int64_t n) { return sn::dot<double>(a, b, n); }
+
+// y += alpha x   (a row's share of t = W^T u)
+template <typename T>
+inline void axpy_impl(T alpha, const T* x, T* y, int64_t n) {
+  for (int64_t k = 0; k < n; ++k) y[k] += alpha * x[k];
+}
+GANDYN_SN_HOT void axpy(float alpha, const float* x, float* y, int64_t n) { axpy_impl(alpha, x, y, n); }
+GANDYN_SN_HOT void axpy(double alpha, const double* x, double* y, int64_t n) { axpy_impl(alpha, x, y, n); }
+
+// out = w / sigma
+template <typename T>
+inline void scale_impl(const T* w, T* out, T sigma, int64_t n) {
+  for (int64_t k = 0; k < n; ++k) out[k] = sn::scaled_weight<T, T>(w[k], sigma);
+}
+GANDYN_SN_HOT void scale(const float* w, float* out, float sigma, int64_t n) { scale_impl(w, out, sigma, n); }
+GANDYN_SN_HOT void scale(const double* w, double* out, double sigma, int64_t n) { scale_impl(w, out, sigma, n); }
+
+// One row of dL/dW: out_j = g_j / sigma + (coefficient u_i) v_j
+template <typename T>
+inline void weight_grad_row_impl(const T* g, const T* v, T* out, T sigma, T coefficient_times_u_i, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) out[j] = sn::weight_grad_entry<T, T>(g[j], sigma, coefficient_times_u_i, v[j]);
+}
+GANDYN_SN_HOT void weight_grad_row(const float* g, const float* v, float* out, float sigma, float cu, int64_t n) {
+  weight_grad_row_impl(g, v, out, sigma, cu, n);
+}
+GANDYN_SN_HOT void weight_grad_row(const double* g, const double* v, double* out, double sigma, double cu,
+                                   int64_t n) {
+  weight_grad_row_impl(g, v, out, sigma, cu, n);
+}
+
 std::vector<at::Tensor> contiguous_all(at::TensorList ts) {
   std::vector<at::Tensor> out;
   out.reserve(ts.size());
@@ -126,18 +168,14 @@ std::tuple<std::vector<at::Tensor>, std::vector<at::Tensor>> power_iteration_cpu
     for (int64_t it = 0; it < n_power_iterations; ++it) {
       // Half-step 1, all layers: s = W v (one dot per row), then u = s / max(||s||, eps).
       parallel_segments(row_start, row_grain, [&](size_t l, int64_t i0, int64_t i1) {
-        for (int64_t i = i0; i < i1; ++i) U[l][i] = static_cast<scalar_t>(sn::dot<acc_t>(W[l] + i * cols[l], V[l], cols[l]));
+        for (int64_t i = i0; i < i1; ++i) U[l][i] = row_dot(W[l] + i * cols[l], V[l], cols[l]);
       });
       for (size_t l = 0; l < L; ++l) note(worst_s[l], normalize(U[l], rows[l]));
       // Half-step 2, all layers: t = W^T u over column blocks (row-major sweeps), then v = t / max(||t||, eps).
       parallel_segments(col_start, col_grain, [&](size_t l, int64_t j0, int64_t j1) {
         scalar_t* t = V[l];
         std::fill(t + j0, t + j1, scalar_t(0));
-        for (int64_t i = 0; i < rows[l]; ++i) {
-          const scalar_t ui = U[l][i];
-          const scalar_t* row = W[l] + i * cols[l];
-          for (int64_t j = j0; j < j1; ++j) t[j] += ui * row[j];
-        }
+        for (int64_t i = 0; i < rows[l]; ++i) axpy(U[l][i], W[l] + i * cols[l] + j0, t + j0, j1 - j0);
       });
       for (size_t l = 0; l < L; ++l) note(worst_t[l], normalize(V[l], cols[l]));
     }
@@ -171,7 +209,7 @@ std::tuple<std::vector<at::Tensor>, at::Tensor> normalize_cpu(at::TensorList wei
       const scalar_t* V = v[l].const_data_ptr<scalar_t>();
       const int64_t cols = sn::cols_of(w[l]);
       for (int64_t i = i0; i < i1; ++i) {
-        terms[row_start[l] + i] = static_cast<acc_t>(U[i]) * sn::dot<acc_t>(W + i * cols, V, cols);
+        terms[row_start[l] + i] = static_cast<acc_t>(U[i]) * static_cast<acc_t>(row_dot(W + i * cols, V, cols));
       }
     });
     scalar_t* S = sigmas.mutable_data_ptr<scalar_t>();
@@ -187,7 +225,7 @@ std::tuple<std::vector<at::Tensor>, at::Tensor> normalize_cpu(at::TensorList wei
       const scalar_t* W = w[l].const_data_ptr<scalar_t>() + i0 * cols;
       scalar_t* O = out[l].mutable_data_ptr<scalar_t>() + i0 * cols;
       const int64_t n = (i1 - i0) * cols;
-      for (int64_t k = 0; k < n; ++k) O[k] = sn::scaled_weight<scalar_t, acc_t>(W[k], sigma);
+      scale(W, O, static_cast<scalar_t>(sigma), n);
     });
   });
   return {out, sigmas};
@@ -220,7 +258,7 @@ std::vector<at::Tensor> normalize_backward_cpu(at::TensorList grads, at::TensorL
       const int64_t cols = sn::cols_of(w[l]);
       const scalar_t* G = g[l].const_data_ptr<scalar_t>();
       const scalar_t* W = w[l].const_data_ptr<scalar_t>();
-      for (int64_t i = i0; i < i1; ++i) terms[row_start[l] + i] = sn::dot<acc_t>(G + i * cols, W + i * cols, cols);
+      for (int64_t i = i0; i < i1; ++i) terms[row_start[l] + i] = row_dot(G + i * cols, W + i * cols, cols);
     });
     const scalar_t* S = sigmas.const_data_ptr<scalar_t>();
     const scalar_t* GS = grad_sigmas.const_data_ptr<scalar_t>();
@@ -238,10 +276,8 @@ std::vector<at::Tensor> normalize_backward_cpu(at::TensorList grads, at::TensorL
       for (int64_t i = i0; i < i1; ++i) {
         const scalar_t* G = g[l].const_data_ptr<scalar_t>() + i * cols;
         scalar_t* O = out[l].mutable_data_ptr<scalar_t>() + i * cols;
-        const acc_t cu = coef[l] * static_cast<acc_t>(U[i]);
-        for (int64_t j = 0; j < cols; ++j) {
-          O[j] = sn::weight_grad_entry<scalar_t, acc_t>(G[j], sigma, cu, static_cast<acc_t>(V[j]));
-        }
+        weight_grad_row(G, V, O, static_cast<scalar_t>(sigma), static_cast<scalar_t>(coef[l] * static_cast<acc_t>(U[i])),
+                        cols);
       }
     });
   });

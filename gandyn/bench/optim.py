@@ -8,11 +8,12 @@
      t_field  closure + vector field with create_graph   (consensus, SGA, CGD: they differentiate it)
      t_vjp    one more backward through the field's graph (each HVP; double backward)
      t_loss   closure alone                              (EG-past's losses at θ_t)
-   (*AltGD: closure + one player's gradient, per player.) ours_ms / ref_ms − 1 is the
-   arithmetic overhead (`overhead_pct`; target < 10%). All HVPs here are reverse-mode
-   (double backward): the closure-based Game protocol gives no functional form for
-   torch.func.jvp. SGA's Jv is a double backward of a VJP and costs more than a
-   plain VJP, which t_vjp underprices: its overhead_pct is an upper bound.
+   (*AltGD: closure + one player's gradient, per player; SGA: Jᵀu then its derivative
+   in u, the double-backward Jv; CGD: VJPs of one player's gradient w.r.t. the other's
+   parameters, alternating.) The median over rounds of ours/ref − 1 is the arithmetic
+   overhead (`overhead_pct`; target < 10%). All HVPs are reverse-mode (double
+   backward): the closure-based Game protocol gives no functional form for
+   torch.func.jvp.
 2. Stability map. gandyn.optim.stability_map over a step-size grid × {SimGD, AltGD,
    EG, OGDA, consensus} × 10,000 random 2×2 bilinear games × 500 steps: total wall
    time against the 30 s target, and the fraction of games converged per cell.
@@ -68,13 +69,29 @@ class _Evaluations:
         for _ in range(n_vjp):
             torch.autograd.grad(v, self.params, [t.detach() for t in v], retain_graph=True)
 
+    def field_and_jv(self) -> None:
+        """SGA's two products: Jᵀu with create_graph, then its derivative in u (Jv)."""
+        v = [t for vs in vector_field(self.game.losses(), self.players, create_graph=True) for t in vs]
+        u = [t.detach().requires_grad_(True) for t in v]
+        jtu = torch.autograd.grad(v, self.params, u, retain_graph=True, create_graph=True)
+        torch.autograd.grad(jtu, u, [t.detach() for t in v])
+
+    def field_and_cross_vjps(self, n_vjp: int) -> None:
+        """CGD's products: each differentiates one player's gradient w.r.t. the other's
+        parameters, alternating between the two."""
+        v = vector_field(self.game.losses(), self.players, create_graph=True)
+        for k in range(n_vjp):
+            a, b = k % 2, 1 - k % 2
+            torch.autograd.grad(v[b], self.players[a], [t.detach() for t in v[b]], retain_graph=True)
+
     def like(self, name: str, grads: int, hvps: int, losses: int) -> None:
         if name == "altgd":
             self.player(0)
             self.player(1)
             return
         if name in ("consensus", "sga", "cgd"):  # they differentiate the field: create_graph
-            self.field_and_vjps(hvps)
+            {"consensus": lambda: self.field_and_vjps(hvps), "sga": self.field_and_jv,
+             "cgd": lambda: self.field_and_cross_vjps(hvps)}[name]()
             grads -= 1
         for _ in range(grads):
             self.grad()

@@ -29,6 +29,7 @@ class ExtragradientPast(GameOptimizer):
         _, v_half = self.field(closure)
         self.restore(start)
         for k in range(len(self.param_groups)):
-            s = self.descend(k, v_half[k])
+            s = self.base_step(k, v_half[k])
+            self.add_to_params(k, s, -self.param_groups[k]["lr"])
             self.set_state(k, "past_step", s)
         return losses

@@ -172,3 +172,40 @@ def test_gan_game_against_finite_differences():
     torch.testing.assert_close(M, I - eta * fd_jacobian(half) @ (I - eta * Dv), rtol=1e-6, atol=1e-7)
     assert torch.equal(game.flat_params(), theta)
     assert all(isinstance(p, nn.Parameter) for p in G.parameters())
+
+
+@pytest.mark.parametrize("cls", [SimGD, Optimistic, ExtragradientPast])
+def test_adam_augmented_state_against_finite_differences(cls):
+    """Base Adam: the state is (θ, [past_step], exp_avg, exp_avg_sq). Central differences
+    of real steps (the in-place, fused-kernel path) from perturbed copies of that state."""
+    game = Bilinear.random(2, seed=4)
+    opt = cls(game.players, lr=0.05, base="adam", betas=(0.5, 0.9))
+    for _ in range(3):
+        opt.step(game)
+    params = game.params()
+    keys = opt.memory_keys()
+    like = params + [opt.state[p][k] for k in keys for p in params]
+    sizes = [t.numel() for t in like]
+    s0 = torch.cat([t.detach().reshape(-1) for t in like])
+    saved_opt, saved_game = opt.state_dict(), game.state_dict()
+
+    def real_step(s):
+        opt.load_state_dict(saved_opt)
+        game.load_state_dict(saved_game)
+        pieces = torch.split(s, sizes)
+        with torch.no_grad():
+            for p, t in zip(params, pieces):
+                p.copy_(t.view_as(p))
+        for (k, p), t in zip([(k, p) for k in keys for p in params], pieces[len(params):]):
+            opt.state[p][k] = t.view_as(p).clone()
+        opt.step(game)
+        return torch.cat([p.detach().reshape(-1) for p in params] +
+                         [opt.state[p][k].reshape(-1) for k in keys for p in params])
+
+    h = 1e-6
+    fd = torch.stack([(real_step(s0 + h * e) - real_step(s0 - h * e)) / (2 * h)
+                      for e in torch.eye(s0.numel(), dtype=s0.dtype)], 1)
+    opt.load_state_dict(saved_opt)
+    game.load_state_dict(saved_game)
+    J = update_jacobian(opt, game)
+    torch.testing.assert_close(J, fd, rtol=1e-5, atol=1e-6)

@@ -110,7 +110,7 @@ def _timed(fn, device: str) -> float:
 def _overhead_rows(device: str, quick: bool) -> list[dict]:
     game = _gan(device, quick)
     n_params = [sum(p.numel() for p in ps) for ps in game.players]
-    rounds = 3 if quick else 7
+    rounds = 3 if quick else 9
     ev = _Evaluations(game)
     configs = [(name, {}) for name in OPTIMIZERS] + [("extragradient", {"base": "adam"}),
                                                       ("optimistic", {"base": "adam"}),
@@ -125,11 +125,18 @@ def _overhead_rows(device: str, quick: bool) -> list[dict]:
         ours, ref, counts = [], [], []
         # Interleave the step and its reference, round by round: load on a shared machine
         # drifts, and the per-round ratio cancels the drift.
-        for _ in range(rounds):
+        # Odd rounds time the reference first, so a monotone drift does not bias the ratio.
+        c = (opt.grad_evals, opt.hvp_evals, opt.loss_evals)
+        opt.step(game)
+        c = (opt.grad_evals - c[0], opt.hvp_evals - c[1], opt.loss_evals - c[2])
+        for r in range(rounds):
+            if r % 2:
+                ref.append(_timed(lambda: ev.like(name, *c), device))
             before = (opt.grad_evals, opt.hvp_evals, opt.loss_evals)
             ours.append(_timed(lambda: opt.step(game), device))
             c = (opt.grad_evals - before[0], opt.hvp_evals - before[1], opt.loss_evals - before[2])
-            ref.append(_timed(lambda: ev.like(name, *c), device))
+            if not r % 2:
+                ref.append(_timed(lambda: ev.like(name, *c), device))
             counts.append(c)
         ratio = float(np.median(np.array(ours) / np.array(ref)))
         label = name + "".join(f" {k}={v}" for k, v in extra.items())

@@ -17,7 +17,8 @@ from gandyn.optim.base import GameOptimizer
 
 
 class LookaheadMinmax(Optimizer):
-    def __init__(self, inner: GameOptimizer, k: int = 5, alpha: float = 0.5):
+    def __init__(self, inner_optimizer: GameOptimizer, k: int = 5, alpha: float = 0.5):
+        inner = inner_optimizer
         if not isinstance(inner, GameOptimizer):
             raise ValueError(f"inner_optimizer: expected a GameOptimizer, got {type(inner).__name__}")
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:

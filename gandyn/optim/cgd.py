@@ -82,10 +82,10 @@ class CGD(GameOptimizer):
 
         # B_ab = D²_ab L_a (rows a, cols b), B_ba = D²_ba L_b.
         def B_ab(w):   # ∂_a ⟨∇_b L_a, w⟩
-            return [-t for t in hvp(gb, xa, w)] if self.zero_sum else hvp(cross_ab, xa, w)
+            return torch._foreach_neg(hvp(gb, xa, w)) if self.zero_sum else hvp(cross_ab, xa, w)
 
         def B_ba(u):   # ∂_b ⟨∇_a L_b, u⟩
-            return [-t for t in hvp(ga, xb, u)] if self.zero_sum else hvp(cross_ba, xb, u)
+            return torch._foreach_neg(hvp(ga, xb, u)) if self.zero_sum else hvp(cross_ba, xb, u)
 
         def B_ab_T(u):  # ∂_b ⟨∇_a L_a, u⟩
             return hvp(ga, xb, u)
@@ -96,14 +96,14 @@ class CGD(GameOptimizer):
         c = eta_a * eta_b
 
         def M(u):
-            return [ui - c * wi for ui, wi in zip(u, B_ab(B_ba(u)))]
+            return torch._foreach_add(u, B_ab(B_ba(u)), alpha=-c)
 
         def MT(u):
-            return [ui - c * wi for ui, wi in zip(u, B_ba_T(B_ab_T(u)))]
+            return torch._foreach_add(u, B_ba_T(B_ab_T(u)), alpha=-c)
 
         ga_c = ga if diff else [t.detach() for t in ga]
         gb_c = gb if diff else [t.detach() for t in gb]
-        rhs = [-eta_a * (x - eta_b * y) for x, y in zip(ga_c, B_ab(gb_c))]
+        rhs = torch._foreach_mul(torch._foreach_add(ga_c, B_ab(gb_c), alpha=-eta_b), -eta_a)
         warm = None
         ka = self.groups_of(a)
         if self.warm_start and self.get_state(ka[0], "cg_warm") is not None:
@@ -116,7 +116,7 @@ class CGD(GameOptimizer):
         self.last_cg_iterations = iters
         if not diff:
             delta_a = [t.detach() for t in delta_a]
-        delta_b = [-eta_b * (x + y) for x, y in zip(gb_c, B_ba(delta_a))]
+        delta_b = torch._foreach_mul(torch._foreach_add(gb_c, B_ba(delta_a)), -eta_b)
         if not diff:
             delta_b = [t.detach() for t in delta_b]
         for i, delta, eta in ((a, delta_a, eta_a), (b, delta_b, eta_b)):
@@ -125,6 +125,6 @@ class CGD(GameOptimizer):
                 n = len(self.param_groups[k]["params"])
                 if i == a and self.warm_start:
                     self.set_state(k, "cg_warm", delta[at:at + n])
-                self.descend(k, [t / -eta for t in delta[at:at + n]])
+                self.descend(k, torch._foreach_div(delta[at:at + n], -eta))
                 at += n
         return losses

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from typing import Callable, Sequence
 
+import torch
 from torch import Tensor
 
 from gandyn.optim.base import dot
@@ -29,10 +30,10 @@ def conjugate_gradient(matvec: Callable[[Vec], Vec], b: Sequence[Tensor], x0: Se
     """(x, iterations) with M x ≈ b; `iterations` counts the matvecs after the initial residual."""
     b = list(b)
     if x0 is None:
-        x, r = [t * 0 for t in b], list(b)
+        x, r = [torch.zeros_like(t) for t in b], list(b)
     else:
         x = list(x0)
-        r = [bi - mi for bi, mi in zip(b, matvec(x))]
+        r = torch._foreach_sub(b, matvec(x))
     tol = max(rtol * math.sqrt(float(dot(b, b).detach())), atol)
     rr = dot(r, r)
     if math.sqrt(float(rr.detach())) <= tol:
@@ -46,11 +47,11 @@ def conjugate_gradient(matvec: Callable[[Vec], Vec], b: Sequence[Tensor], x0: Se
             raise RuntimeError(f"conjugate_gradient: the matrix is not positive definite along the search "
                                f"direction (pᵀMp = {curvature:.3g}) at iteration {it}")
         alpha = rr / pmp
-        x = [xi + alpha * pi for xi, pi in zip(x, p)]
-        r = [ri - alpha * mi for ri, mi in zip(r, mp)]
+        x = torch._foreach_add(x, torch._foreach_mul(p, alpha))
+        r = torch._foreach_sub(r, torch._foreach_mul(mp, alpha))
         rr_new = dot(r, r)
         if math.sqrt(float(rr_new.detach())) <= tol:
             return x, it
-        p = [ri + (rr_new / rr) * pi for ri, pi in zip(r, p)]
+        p = torch._foreach_add(r, torch._foreach_mul(p, rr_new / rr))
         rr = rr_new
     return x, max_iter

@@ -47,7 +47,7 @@ class SGA(GameOptimizer):
         if not diff:
             flat_v = [t.detach() for t in flat_v]
             jtu = [t.detach() for t in jtu]
-        atv = [(a - b) / 2 for a, b in zip(jtu, jv)]
+        atv = torch._foreach_mul(torch._foreach_sub(jtu, jv), 0.5)
         lam = self.lam
         if self.align:
             n = sum(t.numel() for t in flat_v)

@@ -3,8 +3,6 @@ bilinear games (every method, augmented states for the methods with memory) and 
 general quadratic game (where Jv ≠ −Jᵀv and CGD is general-sum)."""
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import pytest
 import torch

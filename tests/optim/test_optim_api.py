@@ -12,8 +12,8 @@ import torch
 
 from gandyn.games import Bilinear, Quadratic
 from gandyn.games.base import Game
-from gandyn.optim import (CGD, OPTIMIZERS, AltGD, Consensus, Extragradient, ExtragradientPast,
-                          LookaheadMinmax, Optimistic, SimGD)
+from gandyn.optim import (CGD, OPTIMIZERS, AltGD, Consensus, Extragradient, LookaheadMinmax,
+                          Optimistic, SimGD)
 
 CONFIGS = [
     ("simgd", dict(lr=0.05, momentum=0.9)),
@@ -122,7 +122,7 @@ def test_simgd_momentum_matches_torch_sgd():
     torch.testing.assert_close(_players(game), _players(ref), rtol=1e-12, atol=1e-12)
 
 
-def _torch_adam_grads(game, refs, at=None):
+def _set_grads_to_field(game):
     for ps, gs in zip(game.players, game.vector_field()):
         for p, g in zip(ps, gs):
             p.grad = g
@@ -138,9 +138,9 @@ def test_extra_adam_matches_torch_adam():
     for _ in range(15):
         opt.step(game)
         start = [p.detach().clone() for p in ref.params()]
-        _torch_adam_grads(ref, adam)
+        _set_grads_to_field(ref)
         adam.step()
-        _torch_adam_grads(ref, adam)
+        _set_grads_to_field(ref)
         with torch.no_grad():
             for p, s in zip(ref.params(), start):
                 p.copy_(s)

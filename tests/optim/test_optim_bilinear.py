@@ -23,8 +23,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gandyn.games import Bilinear
-from gandyn.optim import (AltGD, Consensus, Extragradient, LookaheadMinmax, Optimistic, SGA,
-                          SimGD)
+from gandyn.optim import (SGA, AltGD, Consensus, Extragradient, ExtragradientPast, LookaheadMinmax,
+                          Optimistic, SimGD)
 
 
 # ------------------------------------------------------------------ theory
@@ -47,6 +47,8 @@ def update_matrix(method: str, A: np.ndarray, eta: float, c: float = 0.0) -> np.
         return I - eta * J @ (I - eta * J)
     if method == "optimistic":  # z_{t+1} = z_t − 2ηJz_t + ηJz_{t−1}
         return np.block([[I - 2 * eta * J, eta * J], [I, np.zeros_like(I)]])
+    if method == "extragradient-past":  # state (z_t, z½_{t−1}): z½_t = z_t − ηJz½_{t−1}, z_{t+1} = z_t − ηJz½_t
+        return np.block([[I - eta * J, eta ** 2 * J @ J], [I, -eta * J]])
     if method == "consensus":  # v + γ∇½‖v‖² = (J + γJᵀJ) z
         return I - eta * (J + c * J.T @ J)
     if method == "sga":  # v + λAᵀv with A = (J − Jᵀ)/2 the antisymmetric part
@@ -111,6 +113,8 @@ def make_optimizer(method: str, game: Bilinear, eta: float, c: float):
         return Extragradient(game.players, lr=eta)
     if method == "optimistic":
         return Optimistic(game.players, lr=eta)
+    if method == "extragradient-past":
+        return ExtragradientPast(game.players, lr=eta)
     if method == "consensus":
         return Consensus(game.players, lr=eta, gamma=c)
     if method == "sga":
@@ -222,10 +226,12 @@ def _ogda_threshold() -> float:
     return lo
 
 
-@pytest.mark.parametrize("method,threshold", [("extragradient", 1.0), ("optimistic", 1 / math.sqrt(3))])
+@pytest.mark.parametrize("method,threshold", [("extragradient", 1.0), ("optimistic", 1 / math.sqrt(3)),
+                                              ("extragradient-past", 1 / math.sqrt(3))])
 def test_convergence_thresholds(method, threshold):
-    """EG converges iff ησ_max < 1 (|1 − iησ − η²σ²|² = 1 − η²σ² + η⁴σ⁴), OGDA iff ησ_max < 1/√3."""
-    if method == "optimistic":
+    """EG converges iff ησ_max < 1 (|1 − iησ − η²σ²|² = 1 − η²σ² + η⁴σ⁴), OGDA iff ησ_max < 1/√3;
+    EG-past is OGDA on the extrapolated sequence z½, so it shares OGDA's threshold."""
+    if method != "extragradient":
         assert _ogda_threshold() == pytest.approx(threshold, rel=1e-12)
     sigma = 1.7
     A = sigma * np.linalg.qr(np.random.default_rng(0).standard_normal((3, 3)))[0]  # all σ equal

@@ -163,11 +163,21 @@ at::Tensor pinv_sqrt(const at::Tensor& root) {
   return at::where(root > 0, root.reciprocal(), at::zeros_like(root));
 }
 
-// sqrt(a) of a symmetric positive-definite a: coupled Newton-Schulz iterations
-// in float32 on a / ||a||_F (eigenvalues in (0, 1], where they converge), then
-// one Newton step X <- (X + X^{-1} a) / 2 in a's dtype: with X = sqrt(a) + E,
-// Tr X_1 = Tr sqrt(a) + O(|E|^2), so the trace gets a's precision back.
-at::Tensor newton_schulz_sqrt(const at::Tensor& a, int64_t iters) {
+// Cholesky factor of a symmetric positive-definite a, or a ValueError naming `what`.
+// (Solves go through Cholesky: SPD systems, and batched LU solves misbehave with some
+// MKL builds.)
+at::Tensor cholesky_or_throw(const at::Tensor& a, const char* what) {
+  auto [l, info] = at::linalg_cholesky_ex(a);
+  TORCH_CHECK_VALUE(info.max().item<int64_t>() == 0, "frechet_trace_sqrt(method='newton-schulz'): ", what,
+                    " must be positive definite; use method='eigh' for singular (rank-deficient) covariances");
+  return l;
+}
+
+// (X, chol(X)) with X = sqrt(a) of a symmetric positive-definite a: coupled
+// Newton-Schulz iterations in float32 on a / ||a||_F (eigenvalues in (0, 1], where
+// they converge), then one Newton step X <- (X + X^{-1} a) / 2 in a's dtype: with
+// X = sqrt(a) + E, Tr X_1 = Tr sqrt(a) + O(|E|^2), so the trace gets a's precision back.
+std::tuple<at::Tensor, at::Tensor> newton_schulz_sqrt(const at::Tensor& a, int64_t iters) {
   const int64_t d = a.size(-1);
   const at::Tensor norm = at::linalg_matrix_norm(a, "fro", {-2, -1}, /*keepdim=*/true)
                               .clamp_min(std::numeric_limits<float>::min());
@@ -179,8 +189,45 @@ at::Tensor newton_schulz_sqrt(const at::Tensor& a, int64_t iters) {
     y = at::matmul(y, t);
     z = at::matmul(t, z);
   }
-  const at::Tensor x = sym(y.to(a.scalar_type()) * norm.sqrt());
-  return sym((x + at::linalg_solve(x, a)) * 0.5);
+  const at::Tensor x0 = sym(y.to(a.scalar_type()) * norm.sqrt());
+  const at::Tensor x = sym((x0 + at::cholesky_solve(a, cholesky_or_throw(x0, "sigma2"))) * 0.5);
+  return {x, cholesky_or_throw(x, "sigma2")};
+}
+
+// A factor F of sigma1 (F F^T = sigma1): then F^T sigma2 F is symmetric PSD with the
+// eigenvalues of sigma1 sigma2. Cholesky (F = L, cheap, no eigenvectors) when every
+// matrix of the batch is numerically positive definite (smallest pivot^2 above
+// d * eps * max diag); otherwise F = S1 = sqrt(sigma1) from an eigendecomposition,
+// its eigenvalues of rounding size truncated to 0 (rank-deficient covariances).
+struct Factor {
+  at::Tensor f;        // L or S1
+  at::Tensor clamped;  // negative eigenvalue mass of sigma1 dropped (0 for Cholesky)
+  bool cholesky;
+  at::Tensor v1, r1;   // eigenvectors and sqrt-eigenvalues of sigma1 (S1 only)
+};
+
+Factor factor_sigma1(const at::Tensor& a1, const std::string& method, int64_t max_iter) {
+  auto [l, info] = at::linalg_cholesky_ex(a1);
+  const double eps = a1.scalar_type() == at::kDouble ? std::numeric_limits<double>::epsilon()
+                                                     : static_cast<double>(std::numeric_limits<float>::epsilon());
+  const at::Tensor pivots = l.diagonal(0, -2, -1);
+  const at::Tensor floor = a1.diagonal(0, -2, -1).amax(-1) * (eps * static_cast<double>(a1.size(-1)));
+  const bool definite = info.max().item<int64_t>() == 0 &&
+                        (pivots.square().amin(-1) > floor).all().item<bool>();
+  if (definite) return {l, at::zeros(a1.sizes().slice(0, a1.dim() - 2), a1.options()), true, {}, {}};
+  auto [w1, v1] = eigen(a1, method, max_iter, /*vectors=*/true);
+  const at::Tensor r1 = truncated_sqrt(w1);
+  return {from_eigen(v1, r1), (-w1).clamp_min(0).sum(-1), false, v1, r1};
+}
+
+// F^{+T} P F^{+} for symmetric P (L^{-T} P L^{-1}, or S1^+ P S1^+ with the pseudo-inverse).
+at::Tensor inverse_sandwich(const Factor& f, const at::Tensor& p) {
+  if (f.cholesky) {
+    const at::Tensor y = at::linalg_solve_triangular(f.f.mT(), p, /*upper=*/true);  // L^{-T} P
+    return at::linalg_solve_triangular(f.f.mT(), y.mT(), /*upper=*/true).mT();
+  }
+  const at::Tensor s1_pinv = from_eigen(f.v1, pinv_sqrt(f.r1));
+  return at::matmul(at::matmul(s1_pinv, p), s1_pinv);
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> frechet_trace_sqrt(const at::Tensor& sigma1,
@@ -209,40 +256,33 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> frechet_trace_sqrt(co
     // Any factor L with L L^T = sigma1 gives L^T sigma2 L the eigenvalues of sigma1 sigma2:
     // Cholesky is exact and cheap, so only sqrt(M) is iterated, and the Newton step
     // makes its trace accurate to second order in the float32 error.
-    auto [l, info] = at::linalg_cholesky_ex(a1);
-    TORCH_CHECK_VALUE(info.max().item<int64_t>() == 0,
-                "frechet_trace_sqrt(method='newton-schulz'): sigma1 must be positive definite; use "
-                "method='eigh' for singular (rank-deficient) covariances");
-    const at::Tensor x = newton_schulz_sqrt(sym(at::matmul(at::matmul(l.mT(), a2), l)), max_iter);
+    const at::Tensor l = cholesky_or_throw(a1, "sigma1");
+    auto [x, lx] = newton_schulz_sqrt(sym(at::matmul(at::matmul(l.mT(), a2), l)), max_iter);
     const at::Tensor trace = x.diagonal(0, -2, -1).sum(-1);
     // No eigenvalues, so no diagnostics: an empty tensor.
     const at::Tensor diagnostics = none();
     if (!with_grad) return {trace, diagnostics, none(), none()};
     // d/dsigma2 = L X^{-1} L^T / 2,  d/dsigma1 = L^{-T} X L^{-1} / 2  (X = sqrt(L^T sigma2 L)).
-    const at::Tensor grad2 = sym(at::matmul(l, at::linalg_solve(x, l.mT())) * 0.5);
-    const at::Tensor y = at::linalg_solve_triangular(l.mT(), x, /*upper=*/true);
-    const at::Tensor grad1 = sym(at::linalg_solve_triangular(l.mT(), y.mT(), /*upper=*/true).mT() * 0.5);
+    const at::Tensor grad2 = sym(at::matmul(l, at::cholesky_solve(l.mT(), lx)) * 0.5);
+    const at::Tensor grad1 = sym(inverse_sandwich(Factor{l, {}, true, {}, {}}, x) * 0.5);
     return {trace, diagnostics, grad1, grad2};
   }
 
-  auto [w1, v1] = eigen(a1, method, max_iter, /*vectors=*/true);
-  const at::Tensor r1 = truncated_sqrt(w1);
-  const at::Tensor s1 = from_eigen(v1, r1);
-  // The symmetric form S1 sigma2 S1 (never the non-symmetric product sigma1 sigma2):
+  const Factor f = factor_sigma1(a1, method, max_iter);
+  // The symmetric form F^T sigma2 F (never the non-symmetric product sigma1 sigma2):
   // its eigenvalues are those of sigma1 sigma2, real and >= 0 up to rounding.
-  const at::Tensor m = sym(at::matmul(at::matmul(s1, a2), s1));
+  const at::Tensor m = sym(at::matmul(at::matmul(f.f.mT(), a2), f.f));
   auto [wm, vm] = eigen(m, method, max_iter, with_grad);
   const at::Tensor rm = truncated_sqrt(wm);
   const at::Tensor trace = rm.sum(-1);
-  const at::Tensor clamped = (-w1).clamp_min(0).sum(-1) + (-wm).clamp_min(0).sum(-1);
+  const at::Tensor clamped = f.clamped + (-wm).clamp_min(0).sum(-1);
   const at::Tensor rank = (wm > zero_cutoff(wm)).sum(-1).to(wm.scalar_type());
   const at::Tensor diagnostics = at::stack({std::get<0>(wm.min(-1)), clamped, rank}, -1);
   if (!with_grad) return {trace, diagnostics, none(), none()};
-  // d/dsigma2 = S1 M^{-1/2} S1 / 2,  d/dsigma1 = S1^+ M^{1/2} S1^+ / 2  (M = S1 sigma2 S1);
+  // d/dsigma2 = F M^{-1/2} F^T / 2,  d/dsigma1 = F^{+T} M^{1/2} F^{+} / 2  (M = F^T sigma2 F);
   // pseudo-inverses on singular inputs, where the trace is not differentiable.
-  const at::Tensor s1_pinv = from_eigen(v1, pinv_sqrt(r1));
-  const at::Tensor grad2 = sym(at::matmul(at::matmul(s1, from_eigen(vm, pinv_sqrt(rm))), s1) * 0.5);
-  const at::Tensor grad1 = sym(at::matmul(at::matmul(s1_pinv, from_eigen(vm, rm)), s1_pinv) * 0.5);
+  const at::Tensor grad2 = sym(at::matmul(at::matmul(f.f, from_eigen(vm, pinv_sqrt(rm))), f.f.mT()) * 0.5);
+  const at::Tensor grad1 = sym(inverse_sandwich(f, from_eigen(vm, rm)) * 0.5);
   return {trace, diagnostics, grad1, grad2};
 }
 

@@ -263,3 +263,21 @@ def test_cuda_trace_sqrt_matches_cpu_eigh(method):
     g_ref = torch.autograd.grad(F.trace_sqrt(x, y, "eigh")[0].sum(), (x, y))
     for u, r in zip(g, g_ref):
         np.testing.assert_allclose(u.cpu().numpy(), r.numpy(), rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("method", ["eigh", "jacobi"])
+def test_sqrt_factor_path_equals_cholesky_path(method):
+    # A batch holding one singular Σ₁ takes the S₁ = sqrt(Σ₁) factor for every matrix;
+    # a positive-definite Σ₁ alone takes Cholesky. Value and gradient must not depend on it.
+    pd, sing = spd((), 6, seed=21), spd((), 6, n=3, seed=22)
+    s2 = spd((2,), 6, seed=23)
+    a = torch.stack([pd, sing]).requires_grad_()
+    b = s2.clone().requires_grad_()
+    tr, _ = F.trace_sqrt(a, b, method)
+    ga, gb = torch.autograd.grad(tr[0], (a, b))
+    a0, b0 = pd.clone().requires_grad_(), s2[0].clone().requires_grad_()
+    tr0, _ = F.trace_sqrt(a0, b0, method)
+    ga0, gb0 = torch.autograd.grad(tr0, (a0, b0))
+    assert tr[0].item() == pytest.approx(tr0.item(), rel=1e-12)
+    np.testing.assert_allclose(ga[0].numpy(), ga0.numpy(), rtol=1e-9, atol=1e-11)
+    np.testing.assert_allclose(gb[0].numpy(), gb0.numpy(), rtol=1e-9, atol=1e-11)

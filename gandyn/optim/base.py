@@ -310,16 +310,16 @@ class GameOptimizer(Optimizer):
             v = torch._foreach_addcmul(torch._foreach_mul(v, b2), d, d, value=1 - b2)
             self.set_state(k, "exp_avg", m)
             self.set_state(k, "exp_avg_sq", v)
+        # m̂/(√v̂ + eps) = (bc2/bc1) · m/(√v + eps·bc2): one pass fewer than dividing by each
         bc1, bc2 = 1 - b1 ** t, math.sqrt(1 - b2 ** t)
         denom = torch._foreach_sqrt(v)
         if inplace:
-            torch._foreach_div_(denom, bc2)
-            torch._foreach_add_(denom, g["eps"])
+            torch._foreach_add_(denom, g["eps"] * bc2)
             s = torch._foreach_div(m, denom)
-            torch._foreach_div_(s, bc1)
+            torch._foreach_mul_(s, bc2 / bc1)
             return s
-        denom = torch._foreach_add(torch._foreach_div(denom, bc2), g["eps"])
-        return torch._foreach_div(torch._foreach_div(m, denom), bc1)
+        denom = torch._foreach_add(denom, g["eps"] * bc2)
+        return torch._foreach_mul(torch._foreach_div(m, denom), bc2 / bc1)
 
     def _adam_state(self, k: int) -> tuple[list[Tensor], list[Tensor], int]:
         """Group k's Adam moments, and its step count advanced by one."""

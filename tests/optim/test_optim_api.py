@@ -271,3 +271,30 @@ def test_bad_options():
         opt.step(None)
     with pytest.raises(ValueError, match="one loss per player"):
         opt.step(lambda: [game.losses()[0]])
+
+
+def test_optimistic_adam_matches_torch_adam_steps():
+    """Optimistic Adam (Daskalakis et al.): θ_{t+1} = θ_t − lr(2s_t − s_{t−1}), s_t the Adam step
+    for v(θ_t) (s_{−1} = s_0); the reference s_t comes from torch.optim.Adam (lr = 1) run on
+    dummy parameters whose gradients are the field."""
+    game = Bilinear.random(3, 2, seed=8)
+    ref = copy.deepcopy(game)
+    lr = 0.02
+    opt = Optimistic(game.players, lr=lr, base="adam", betas=(0.5, 0.9))
+    dummies = [torch.zeros_like(p, requires_grad=True) for p in ref.params()]
+    adam = torch.optim.Adam(dummies, lr=1.0, betas=(0.5, 0.9))
+    past = None
+    for _ in range(12):
+        opt.step(game)
+        v = [g for gs in ref.vector_field() for g in gs]
+        before = [q.detach().clone() for q in dummies]
+        for q, g in zip(dummies, v):
+            q.grad = g.detach().clone()
+        adam.step()
+        s = [b - q.detach() for b, q in zip(before, dummies)]
+        past = s if past is None else past
+        with torch.no_grad():
+            for p, si, pi in zip(ref.params(), s, past):
+                p.add_(lr * (pi - 2 * si))
+        past = s
+    torch.testing.assert_close(_players(game), _players(ref), rtol=1e-9, atol=1e-12)

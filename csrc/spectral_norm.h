@@ -66,11 +66,11 @@ C10_HOST_DEVICE inline acc_t partial_dot(const scalar_t* a, const scalar_t* b, i
   return s;
 }
 
-// Full dot product with sixteen independent partial sums: the CPU's vector unit keeps
+// Full dot product with 32 independent partial sums: the CPU's vector unit keeps
 // several accumulators in flight instead of waiting on one add chain.
 template <typename acc_t, typename scalar_t>
 C10_HOST_DEVICE inline acc_t dot(const scalar_t* a, const scalar_t* b, int64_t n) {
-  constexpr int kLanes = 16;
+  constexpr int kLanes = 32;
   acc_t s[kLanes] = {};
   int64_t k = 0;
   for (; k + kLanes <= n; k += kLanes) {

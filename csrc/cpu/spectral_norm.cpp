@@ -2,9 +2,9 @@
 //   gandyn::spectral_norm_power_iteration   new (u, v) of every layer
 //   gandyn::spectral_norm_normalize         W / sigma and sigma = u^T W v of every layer
 //   gandyn::spectral_norm_normalize_backward dL/dW with u, v held constant
-// All layers go through one at::parallel_for per half-step: the rows (or columns) of
-// every layer are numbered one after the other and a chunk of that range may span
-// several layers. The per-element and per-row arithmetic is spectral_norm.h's.
+// All layers go through one at::parallel_for per half-step: every layer's rows (or
+// columns) are cut into tasks of about equal work, and the threads share the tasks of all
+// layers. The per-element and per-row arithmetic is spectral_norm.h's.
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
@@ -25,37 +25,40 @@ namespace {
 // A task should hold about this many weight entries to be worth a thread.
 constexpr int64_t kGrainElements = 32768;
 
-// Every layer's rows (or columns) numbered one after the other: layer l owns
-// [start[l], start[l + 1]).
+// Every layer's rows numbered one after the other: layer l owns [start[l], start[l + 1]).
 std::vector<int64_t> prefix_starts(const std::vector<at::Tensor>& w, bool rows) {
   std::vector<int64_t> start(w.size() + 1, 0);
   for (size_t l = 0; l < w.size(); ++l) start[l + 1] = start[l] + (rows ? sn::rows_of(w[l]) : sn::cols_of(w[l]));
   return start;
 }
 
-size_t layer_of(const std::vector<int64_t>& start, int64_t index) {
-  return static_cast<size_t>(std::upper_bound(start.begin(), start.end(), index) - start.begin() - 1);
+// A piece of one layer's rows (or columns) [begin, end): the unit of parallel work.
+struct Task {
+  size_t layer;
+  int64_t begin;
+  int64_t end;
+};
+
+// Splits every layer's rows (rows = true) or columns into pieces of about kGrainElements
+// weight entries (at least min_len lines), so that tasks weigh about the same whatever
+// the layers' shapes, and at::parallel_for can share them evenly among threads.
+std::vector<Task> make_tasks(const std::vector<at::Tensor>& w, bool rows, int64_t min_len) {
+  std::vector<Task> tasks;
+  for (size_t l = 0; l < w.size(); ++l) {
+    const int64_t len = rows ? sn::rows_of(w[l]) : sn::cols_of(w[l]);
+    const int64_t other = rows ? sn::cols_of(w[l]) : sn::rows_of(w[l]);
+    const int64_t piece = std::max<int64_t>(min_len, kGrainElements / other);
+    for (int64_t b = 0; b < len; b += piece) tasks.push_back({l, b, std::min(len, b + piece)});
+  }
+  return tasks;
 }
 
-// Calls f(layer, begin, end) on chunks of the numbered range, in parallel; a chunk never
-// spans two layers when f sees it. `grain` counts rows (or columns) per task.
+// Calls f(layer, begin, end) for every task, in parallel over all layers at once.
 template <typename F>
-void parallel_segments(const std::vector<int64_t>& start, int64_t grain, const F& f) {
-  at::parallel_for(0, start.back(), grain, [&](int64_t b, int64_t e) {
-    size_t l = layer_of(start, b);
-    for (int64_t k = b; k < e;) {
-      while (k >= start[l + 1]) ++l;
-      const int64_t seg_end = std::min(e, start[l + 1]);
-      f(l, k - start[l], seg_end - start[l]);
-      k = seg_end;
-    }
+void parallel_tasks(const std::vector<Task>& tasks, const F& f) {
+  at::parallel_for(0, static_cast<int64_t>(tasks.size()), 1, [&](int64_t b, int64_t e) {
+    for (int64_t k = b; k < e; ++k) f(tasks[k].layer, tasks[k].begin, tasks[k].end);
   });
-}
-
-// Rows (or columns) per task: kGrainElements over the mean length of the other side.
-int64_t grain_for(const std::vector<int64_t>& start, int64_t total_elements) {
-  const int64_t mean_len = std::max<int64_t>(1, total_elements / std::max<int64_t>(1, start.back()));
-  return std::max<int64_t>(1, kGrainElements / mean_len);
 }
 
 // The hot loops, built twice: for AVX2 and for the baseline x86-64 target; the loader
@@ -71,13 +74,32 @@ int64_t grain_for(const std::vector<int64_t>& start, int64_t total_elements) {
 GANDYN_SN_HOT float row_dot(const float* a, const float* b, int64_t n) { return sn::dot<float>(a, b, n); }
 GANDYN_SN_HOT double row_dot(const double* a, const double* b, int64_t n) { return sn::dot<double>(a, b, n); }
 
-// y += alpha x   (a row's share of t = W^T u)
+// t[0:n] += sum_i u_i W[i, 0:n] over `rows` rows of stride ld: one column piece of t = W^T u.
+// Four rows per sweep, so t is loaded and stored once per four rows rather than per row.
 template <typename T>
-inline void axpy_impl(T alpha, const T* x, T* y, int64_t n) {
-  for (int64_t k = 0; k < n; ++k) y[k] += alpha * x[k];
+inline void transposed_matvec_impl(const T* W, int64_t ld, const T* u, int64_t rows, T* t, int64_t n) {
+  int64_t i = 0;
+  for (; i + 4 <= rows; i += 4) {
+    const T u0 = u[i], u1 = u[i + 1], u2 = u[i + 2], u3 = u[i + 3];
+    const T* w0 = W + i * ld;
+    const T* w1 = w0 + ld;
+    const T* w2 = w1 + ld;
+    const T* w3 = w2 + ld;
+    for (int64_t j = 0; j < n; ++j) t[j] += ((u0 * w0[j] + u1 * w1[j]) + (u2 * w2[j] + u3 * w3[j]));
+  }
+  for (; i < rows; ++i) {
+    const T ui = u[i];
+    const T* wi = W + i * ld;
+    for (int64_t j = 0; j < n; ++j) t[j] += ui * wi[j];
+  }
 }
-GANDYN_SN_HOT void axpy(float alpha, const float* x, float* y, int64_t n) { axpy_impl(alpha, x, y, n); }
-GANDYN_SN_HOT void axpy(double alpha, const double* x, double* y, int64_t n) { axpy_impl(alpha, x, y, n); }
+GANDYN_SN_HOT void transposed_matvec(const float* W, int64_t ld, const float* u, int64_t rows, float* t, int64_t n) {
+  transposed_matvec_impl(W, ld, u, rows, t, n);
+}
+GANDYN_SN_HOT void transposed_matvec(const double* W, int64_t ld, const double* u, int64_t rows, double* t,
+                                     int64_t n) {
+  transposed_matvec_impl(W, ld, u, rows, t, n);
+}
 
 // out = w / sigma
 template <typename T>
@@ -107,11 +129,6 @@ std::vector<at::Tensor> contiguous_all(at::TensorList ts) {
   return out;
 }
 
-int64_t total_numel(const std::vector<at::Tensor>& ts) {
-  int64_t n = 0;
-  for (const auto& t : ts) n += t.numel();
-  return n;
-}
 
 void check_scalars(const char* op, int64_t n_power_iterations, double eps) {
   TORCH_CHECK(n_power_iterations >= 0, op, ": n_power_iterations must be >= 0, got ", n_power_iterations);
@@ -136,9 +153,6 @@ std::tuple<std::vector<at::Tensor>, std::vector<at::Tensor>> power_iteration_cpu
     u_out.push_back(us[l].clone(at::MemoryFormat::Contiguous));
     v_out.push_back(vs[l].clone(at::MemoryFormat::Contiguous));
   }
-  const std::vector<int64_t> row_start = prefix_starts(w, /*rows=*/true);
-  const std::vector<int64_t> col_start = prefix_starts(w, /*rows=*/false);
-  const int64_t numel = total_numel(w);
   std::vector<double> worst_s(L, 0.0), worst_t(L, 0.0);  // a non-finite sum of squares, if any, sticks
   AT_DISPATCH_FLOATING_TYPES(w[0].scalar_type(), "spectral_norm_power_iteration_cpu", [&] {
     using acc_t = at::opmath_type<scalar_t>;
@@ -163,19 +177,20 @@ std::tuple<std::vector<at::Tensor>, std::vector<at::Tensor>> power_iteration_cpu
     const auto note = [](double& worst, double ss) {
       if (std::isfinite(worst)) worst = ss;
     };
-    const int64_t row_grain = grain_for(row_start, numel);
-    const int64_t col_grain = std::max<int64_t>(16, grain_for(col_start, numel));
+    const std::vector<Task> row_tasks = make_tasks(w, /*rows=*/true, 1);
+    // Column pieces of >= 1024 entries: each row contributes one long contiguous run.
+    const std::vector<Task> col_tasks = make_tasks(w, /*rows=*/false, 1024);
     for (int64_t it = 0; it < n_power_iterations; ++it) {
       // Half-step 1, all layers: s = W v (one dot per row), then u = s / max(||s||, eps).
-      parallel_segments(row_start, row_grain, [&](size_t l, int64_t i0, int64_t i1) {
+      parallel_tasks(row_tasks, [&](size_t l, int64_t i0, int64_t i1) {
         for (int64_t i = i0; i < i1; ++i) U[l][i] = row_dot(W[l] + i * cols[l], V[l], cols[l]);
       });
       for (size_t l = 0; l < L; ++l) note(worst_s[l], normalize(U[l], rows[l]));
       // Half-step 2, all layers: t = W^T u over column blocks (row-major sweeps), then v = t / max(||t||, eps).
-      parallel_segments(col_start, col_grain, [&](size_t l, int64_t j0, int64_t j1) {
+      parallel_tasks(col_tasks, [&](size_t l, int64_t j0, int64_t j1) {
         scalar_t* t = V[l];
         std::fill(t + j0, t + j1, scalar_t(0));
-        for (int64_t i = 0; i < rows[l]; ++i) axpy(U[l][i], W[l] + i * cols[l] + j0, t + j0, j1 - j0);
+        transposed_matvec(W[l] + j0, cols[l], U[l], rows[l], t + j0, j1 - j0);
       });
       for (size_t l = 0; l < L; ++l) note(worst_t[l], normalize(V[l], cols[l]));
     }
@@ -195,7 +210,7 @@ std::tuple<std::vector<at::Tensor>, at::Tensor> normalize_cpu(at::TensorList wei
   const std::vector<at::Tensor> v = contiguous_all(vs);
   const size_t L = w.size();
   const std::vector<int64_t> row_start = prefix_starts(w, /*rows=*/true);
-  const int64_t row_grain = grain_for(row_start, total_numel(w));
+  const std::vector<Task> row_tasks = make_tasks(w, /*rows=*/true, 1);
   at::Tensor sigmas = at::empty({static_cast<int64_t>(L)}, w[0].options());
   std::vector<at::Tensor> out;
   for (size_t l = 0; l < L; ++l) out.push_back(at::empty(w[l].sizes(), w[l].options()));
@@ -203,7 +218,7 @@ std::tuple<std::vector<at::Tensor>, at::Tensor> normalize_cpu(at::TensorList wei
     using acc_t = at::opmath_type<scalar_t>;
     // sigma_l = sum_i u_i (W v)_i: per-row terms in parallel, summed per layer in order.
     std::vector<acc_t> terms(static_cast<size_t>(row_start.back()));
-    parallel_segments(row_start, row_grain, [&](size_t l, int64_t i0, int64_t i1) {
+    parallel_tasks(row_tasks, [&](size_t l, int64_t i0, int64_t i1) {
       const scalar_t* W = w[l].const_data_ptr<scalar_t>();
       const scalar_t* U = u[l].const_data_ptr<scalar_t>();
       const scalar_t* V = v[l].const_data_ptr<scalar_t>();
@@ -219,7 +234,7 @@ std::tuple<std::vector<at::Tensor>, at::Tensor> normalize_cpu(at::TensorList wei
       S[l] = static_cast<scalar_t>(s);
     }
     sn::check_sigmas(op, sigmas, weights, us, vs);
-    parallel_segments(row_start, row_grain, [&](size_t l, int64_t i0, int64_t i1) {
+    parallel_tasks(row_tasks, [&](size_t l, int64_t i0, int64_t i1) {
       const int64_t cols = sn::cols_of(w[l]);
       const acc_t sigma = static_cast<acc_t>(S[l]);
       const scalar_t* W = w[l].const_data_ptr<scalar_t>() + i0 * cols;
@@ -247,14 +262,14 @@ std::vector<at::Tensor> normalize_backward_cpu(at::TensorList grads, at::TensorL
   const at::Tensor grad_sigmas = grad_sigmas_in.contiguous();
   const size_t L = w.size();
   const std::vector<int64_t> row_start = prefix_starts(w, /*rows=*/true);
-  const int64_t row_grain = grain_for(row_start, total_numel(w));
+  const std::vector<Task> row_tasks = make_tasks(w, /*rows=*/true, 1);
   std::vector<at::Tensor> out;
   for (size_t l = 0; l < L; ++l) out.push_back(at::empty(w[l].sizes(), w[l].options()));
   AT_DISPATCH_FLOATING_TYPES(w[0].scalar_type(), "spectral_norm_normalize_backward_cpu", [&] {
     using acc_t = at::opmath_type<scalar_t>;
     // <G, W> per layer: per-row dots in parallel, summed per layer in order.
     std::vector<acc_t> terms(static_cast<size_t>(row_start.back()));
-    parallel_segments(row_start, row_grain, [&](size_t l, int64_t i0, int64_t i1) {
+    parallel_tasks(row_tasks, [&](size_t l, int64_t i0, int64_t i1) {
       const int64_t cols = sn::cols_of(w[l]);
       const scalar_t* G = g[l].const_data_ptr<scalar_t>();
       const scalar_t* W = w[l].const_data_ptr<scalar_t>();
@@ -268,7 +283,7 @@ std::vector<at::Tensor> normalize_backward_cpu(at::TensorList grads, at::TensorL
       for (int64_t r = row_start[l]; r < row_start[l + 1]; ++r) c += terms[r];
       coef[l] = sn::backward_coefficient<acc_t>(GS[l], c, S[l]);
     }
-    parallel_segments(row_start, row_grain, [&](size_t l, int64_t i0, int64_t i1) {
+    parallel_tasks(row_tasks, [&](size_t l, int64_t i0, int64_t i1) {
       const int64_t cols = sn::cols_of(w[l]);
       const acc_t sigma = static_cast<acc_t>(S[l]);
       const scalar_t* U = u[l].const_data_ptr<scalar_t>();

@@ -88,6 +88,29 @@ def _swapped(slots, tensors: Sequence[Tensor]) -> Iterator[None]:
             store[name] = original
 
 
+@contextlib.contextmanager
+def _private_buffers(game: Game) -> Iterator[None]:
+    """Give the game's modules copies of their buffers made inside the transform.
+
+    torch.func refuses in-place updates of tensors captured from outside (batch norm's
+    running statistics in training mode); copies made inside may be updated, and the
+    game's own statistics are left untouched by the diagnostics.
+    """
+    saved = []
+    try:
+        for value in vars(game).values():
+            if isinstance(value, nn.Module):
+                for module in value.modules():
+                    for name, b in module._buffers.items():
+                        if b is not None:
+                            saved.append((module._buffers, name, b))
+                            module._buffers[name] = b.clone()
+        yield
+    finally:
+        for store, name, original in reversed(saved):
+            store[name] = original
+
+
 class JacobianOperator:
     """Matrix-free J (and Jᵀ) of a game's vector field at its current parameters.
 
@@ -184,7 +207,7 @@ class JacobianOperator:
 
     def _functional_field(self, flat: Tensor) -> Tensor:
         def losses_fn(*ts):
-            with _swapped(self._slots, ts):
+            with _swapped(self._slots, ts), _private_buffers(self.game):
                 return torch.stack([loss.reshape(()) for loss in self.game.losses()])
 
         # One forward pass for all losses; player i's field is the vjp with the i-th unit cotangent.

@@ -1,0 +1,109 @@
+"""Scale check of gandyn.diagnostics: the top-k eigenvalues of the game Jacobian of a DCGAN pair.
+
+Builds a DCGAN generator and discriminator of about 1M parameters each for
+32×32 RGB images, a GANGame on a fixed synthetic minibatch (no dataset is
+needed: the Jacobian is a property of the game at a point), and prints:
+
+- the time of one gradient evaluation (the vector field v: forward + backward),
+- the time of one Jacobian–vector product J u in forward mode
+  (torch.func.jvp over torch.func.vjp) and in reverse mode (double backward),
+  and of one Jᵀw, each relative to the gradient evaluation,
+- the top-k eigenvalues of J by magnitude (ARPACK Arnoldi), the number of
+  products and the wall time.
+
+    .venv/bin/python experiments/diagnostics_scale.py [--batch 32] [-k 20] [--tol 1e-4]
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+import time
+
+import torch
+from torch import nn
+
+from gandyn.bench.timing import median_ms
+from gandyn.diagnostics import JacobianOperator, jacobian_eigvals
+from gandyn.games import GANGame
+
+
+def dcgan_generator(z_dim: int = 100, width: int = 64) -> nn.Module:
+    """z (B, z_dim) -> image (B, 3, 32, 32); ~1.07M parameters at width 64."""
+    def up(cin, cout):
+        return [nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
+    return nn.Sequential(
+        nn.Unflatten(1, (z_dim, 1, 1)),
+        nn.ConvTranspose2d(z_dim, 4 * width, 4, 1, 0, bias=False), nn.BatchNorm2d(4 * width), nn.ReLU(),
+        *up(4 * width, 2 * width), *up(2 * width, width),
+        nn.ConvTranspose2d(width, 3, 4, 2, 1), nn.Tanh())
+
+
+def dcgan_discriminator(width: int = 80) -> nn.Module:
+    """image (B, 3, 32, 32) -> logit (B,); ~1.03M parameters at width 80 (no batch norm)."""
+    return nn.Sequential(
+        nn.Conv2d(3, width, 4, 2, 1), nn.LeakyReLU(0.2),
+        nn.Conv2d(width, 2 * width, 4, 2, 1), nn.LeakyReLU(0.2),
+        nn.Conv2d(2 * width, 4 * width, 4, 2, 1), nn.LeakyReLU(0.2),
+        nn.Conv2d(4 * width, 1, 4, 1, 0), nn.Flatten(0))
+
+
+print = functools.partial(print, flush=True)  # noqa: A001  (progress through pipes)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("-k", type=int, default=20)
+    p.add_argument("--tol", type=float, default=1e-4, help="ARPACK relative tolerance")
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    G, D = dcgan_generator(), dcgan_discriminator()
+    g = torch.Generator().manual_seed(1)
+    # Smooth synthetic "images" in [-1, 1]: upsampled noise.
+    real = torch.tanh(2 * nn.functional.interpolate(torch.randn(args.batch, 3, 8, 8, generator=g), size=32,
+                                                    mode="bilinear", align_corners=False))
+    z = torch.randn(args.batch, 100, generator=g)
+    game = GANGame(G, D, lambda b: real, lambda b: z, loss="non-saturating", batch_size=args.batch)
+    n_g, n_d = (sum(t.numel() for t in ps) for ps in game.players)
+    print(f"DCGAN pair, 32x32, batch {args.batch}: G {n_g:,} + D {n_d:,} = {n_g + n_d:,} parameters, "
+          f"{torch.get_num_threads()} CPU threads")
+
+    grad_ms = median_ms(lambda: game.vector_field(), repeat=5)
+    print(f"gradient evaluation (v = per-player ∇L):      {grad_ms:8.1f} ms   1.00x")
+    build_ms = median_ms(lambda: JacobianOperator(game, mode="reverse"), repeat=3)
+    print(f"build operator (v with create_graph):         {build_ms:8.1f} ms   {build_ms / grad_ms:.2f}x")
+    u = torch.randn(n_g + n_d, generator=g)
+    ops = {mode: JacobianOperator(game, mode=mode) for mode in ("forward", "reverse")}
+    for mode, op in ops.items():
+        ms = median_ms(lambda: op.matvec(u), repeat=5)
+        print(f"J u, {mode:7s} mode:                         {ms:8.1f} ms   {ms / grad_ms:.2f}x")
+    ms = median_ms(lambda: ops["reverse"].rmatvec(u), repeat=5)
+    print(f"Jᵀw (reverse):                                {ms:8.1f} ms   {ms / grad_ms:.2f}x")
+    agree = (ops["forward"].matvec(u) - ops["reverse"].matvec(u)).norm() / ops["reverse"].matvec(u).norm()
+    print(f"forward vs reverse J u, relative difference:  {float(agree):.2e}")
+
+    del ops  # free their graphs
+    op = JacobianOperator(game)  # mode="auto": the faster of the two on this game
+    op.mode  # noqa: B018  (decide the mode now, outside the timed solve)
+    matvec = op.matvec
+
+    def logged_matvec(x):  # progress, since a loaded machine can make this slow
+        y = matvec(x)
+        if op.num_matvecs % 25 == 0:
+            print(f"  ... {op.num_matvecs} products, {time.perf_counter() - t0:.0f} s", flush=True)
+        return y
+    op.matvec = logged_matvec
+    t0 = time.perf_counter()
+    lam = jacobian_eigvals(op, args.k, "LM", method="arnoldi", tol=args.tol)
+    seconds = time.perf_counter() - t0
+    print(f"top-{args.k} eigenvalues of J by magnitude (ARPACK, tol {args.tol:g}, J u in {op.mode} mode "
+          f"{op.product_ms and {k: round(v, 1) for k, v in op.product_ms.items()}} ms): "
+          f"{seconds:.1f} s, {op.num_matvecs} products")
+    for z_ in lam.tolist():
+        print(f"  {z_.real:+.5e} {z_.imag:+.5e}i   |λ| = {abs(z_):.5e}")
+
+
+if __name__ == "__main__":
+    main()

@@ -46,8 +46,10 @@ class GANGame(Game):
         fake = self.G(self.z)
         lg, ld = gan_losses(self.loss, self.D(self.real), self.D(fake))
         if self.d_regularizer is not None:
-            # The penalty is D's alone: the fake samples enter it as constants.
-            ld = ld + self.d_regularizer(self.D, self.real, fake.detach())
+            # The regularizer gets G's samples with their graph: it is a term of D's
+            # loss, which only D differentiates, so G's field is unchanged, while the
+            # Jacobian block ∂v_D/∂θ_G sees how the penalty moves with G.
+            ld = ld + self.d_regularizer(self.D, self.real, fake)
         return [lg, ld]
 
     def state_dict(self) -> dict:

@@ -7,9 +7,14 @@ Conventions (one per regularizer; the norm is over ALL non-batch dimensions of �
 - "wgan-gp": λ · E(‖∇ₓD(x̂)‖ − t)²      at x̂ = εx + (1−ε)x̃, ε ~ U(0, 1) per sample
                                                            (weight = λ, target = t)
 
-The samples enter as constants (they are detached): the penalty is a function of
-D's parameters alone, and its graph is kept (create_graph) so that it can be
-differentiated w.r.t. them, and again by optimizers that differentiate the field.
+By default the samples enter as constants (detach=True): the penalty is a function
+of D's parameters alone, which is what a training loop that calls .backward() on
+D's loss wants. With detach=False the fake samples keep their graph, so the
+penalty is also a function of G's parameters through x̃ = G(z): the game Jacobian's
+cross block ∂v_D/∂θ_G then includes the penalty's share (GANGame uses this; only D
+differentiates its own loss there, so G's field is unchanged). Either way the
+graph is kept (create_graph) so that the penalty can be differentiated w.r.t. D's
+parameters, and again by optimizers that differentiate the field.
 
 Lazy regularization (StyleGAN2): with every=k the penalty is computed only at steps
 where step % k == 0, multiplied by k, and is 0 at the other steps — the same
@@ -32,8 +37,10 @@ KINDS = ("wgan-gp", "r1", "r2")
 
 
 def input_gradient(D: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
-    """∇ₓD at each sample of x (B, ...), kept differentiable w.r.t. D's parameters."""
-    x = x.detach().requires_grad_(True)
+    """∇ₓD at each sample of x (B, ...), kept differentiable w.r.t. D's parameters
+    (and w.r.t. whatever x itself depends on, when x carries a graph)."""
+    if not x.requires_grad:
+        x = x.detach().requires_grad_(True)
     out = D(x)
     if out.shape[:1] != x.shape[:1] or out.numel() != x.shape[0]:
         raise ValueError(f"D: expected one output per sample, shape ({x.shape[0]},) or ({x.shape[0]}, 1), "
@@ -55,7 +62,7 @@ def _check_samples(name: str, x: Tensor | None) -> Tensor:
 def gradient_penalty(D: Callable[[Tensor], Tensor], real: Tensor | None, fake: Tensor | None,
                      kind: str = "wgan-gp", target: float = 1.0, weight: float = 10.0, *,
                      step: int = 0, every: int = 1, generator: torch.Generator | None = None,
-                     impl: str = "auto") -> Tensor:
+                     impl: str = "auto", detach: bool = True) -> Tensor:
     """The penalty of `kind` (see the module docstring), to add to D's loss.
 
     real, fake: batches (B, ...); "r1" needs only real, "r2" only fake (the other may be None).
@@ -63,6 +70,7 @@ def gradient_penalty(D: Callable[[Tensor], Tensor], real: Tensor | None, fake: T
     weight: λ for WGAN-GP, γ for R1/R2.
     step, every: lazy regularization — computed (times `every`) only when step % every == 0.
     generator: draws WGAN-GP's ε (on real's device).
+    detach: treat the samples as constants (see the module docstring).
     """
     if kind not in KINDS:
         raise ValueError(f"kind: expected one of {KINDS}, got {kind!r}")
@@ -79,11 +87,15 @@ def gradient_penalty(D: Callable[[Tensor], Tensor], real: Tensor | None, fake: T
         if real.shape != fake.shape:
             raise ValueError(f"real, fake: expected one shape, got {tuple(real.shape)} and {tuple(fake.shape)}")
         x = real
+    if detach:
+        x = x.detach()
     if step % every != 0:
         return x.new_zeros(())
     if kind == "wgan-gp":
         eps = torch.rand(real.shape[0], generator=generator, device=real.device, dtype=real.dtype)
-        x = gp_op.interpolate(real.detach(), fake.detach(), eps)
+        if detach:
+            real, fake = real.detach(), fake.detach()
+        x = gp_op.interpolate(real, fake, eps)
         penalty = weight * gp_op.gradient_penalty(input_gradient(D, x), target, impl=impl)
     else:
         penalty = weight / 2 * gp_op.gradient_penalty(input_gradient(D, x), 0.0, impl=impl)

@@ -33,6 +33,16 @@ class Scale(nn.Module):
 LAYER_TYPES = DEFAULT_LAYER_TYPES + (Scale,)
 
 
+@pytest.fixture(params=["kernel", "reference"])
+def body(request, monkeypatch):
+    """Run a test with the compiled ops (when built) and again with the pure-PyTorch references."""
+    if request.param == "reference":
+        monkeypatch.setattr(sn_ops, "_use_kernel", lambda weights: False)
+    elif not sn_ops._use_kernel([torch.zeros(1, 1)]):
+        pytest.skip("extension gandyn._C not built")
+    return request.param
+
+
 def make_discriminator(seed=0):
     torch.manual_seed(seed)
     return nn.Sequential(
@@ -107,7 +117,7 @@ def test_state_dict_keys_are_torchs_and_load_both_ways():
 
 
 @pytest.mark.parametrize("mode", ["train", "eval"])
-def test_outputs_gradients_and_buffers_match_torch_over_steps(mode):
+def test_outputs_gradients_and_buffers_match_torch_over_steps(mode, body):
     ref, ours = pair()
     getattr(ref, mode)(), getattr(ours, mode)()
     opt_ref = torch.optim.SGD(ref.parameters(), lr=0.05)
@@ -165,7 +175,7 @@ def test_one_op_call_per_forward_for_all_layers():
                                            @ layer.parametrizations.weight[0]._v), **TOL)
 
 
-def test_discriminator_run_twice_in_one_step():
+def test_discriminator_run_twice_in_one_step(body):
     # D(real) and D(fake), one backward: torch's clone of u, v makes this work; ours saves the
     # fresh u, v of each forward. Both: same loss, gradients and twice-updated buffers.
     ref, ours = pair()
@@ -181,7 +191,7 @@ def test_discriminator_run_twice_in_one_step():
     assert_same_state(ref, ours)
 
 
-def test_wgan_gp_double_backward_matches_torch():
+def test_wgan_gp_double_backward_matches_torch(body):
     ref, ours = pair()
     real, fake = batch(0), batch(1)
     alpha = torch.rand(3, 1, 1, 1, dtype=DT, generator=torch.Generator().manual_seed(2))
@@ -220,6 +230,18 @@ def test_direct_weight_access_matches_torch():
         torch.testing.assert_close(ours[3].weight, ref[3].weight, **TOL)
         torch.testing.assert_close(ours[2].weight, ref[2].weight, **TOL)
     assert_same_state(ref, ours)
+
+
+def test_deepcopy_is_independent():
+    # GAN code deep-copies networks (EMA, snapshots): the copy's hooks must drive the copy's layers.
+    ref, ours = pair()
+    twin = copy.deepcopy(ours)
+    before = copy.deepcopy(ours.state_dict())
+    x = batch(0)
+    torch.testing.assert_close(twin(x), ref(x), **TOL)
+    assert_same_state(ref, twin)
+    for k, v in ours.state_dict().items():
+        assert torch.equal(v, before[k]), k
 
 
 def test_float32_matches_torch():

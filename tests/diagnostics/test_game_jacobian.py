@@ -127,3 +127,18 @@ def test_bad_arguments():
         op.rmatvec(torch.full((4,), float("nan"), dtype=torch.float64))
     with pytest.raises(ValueError, match="matrix_free=True"):
         game_jacobian(Quadratic.random(3), max_dense=5)
+
+
+def test_forward_mode_through_batch_norm_in_training_mode():
+    torch.manual_seed(0)
+    G = nn.Sequential(nn.Linear(3, 6), nn.BatchNorm1d(6), nn.ReLU(), nn.Linear(6, 2)).double()
+    D = nn.Sequential(nn.Linear(2, 6), nn.Tanh(), nn.Linear(6, 1)).double()
+    g = torch.Generator().manual_seed(2)
+    real, z = torch.randn(8, 2, generator=g, dtype=torch.float64), torch.randn(8, 3, generator=g,
+                                                                              dtype=torch.float64)
+    game = GANGame(G, D, lambda b: real, lambda b: z, loss="saturating", batch_size=8)
+    forward, reverse = JacobianOperator(game, mode="forward"), JacobianOperator(game, mode="reverse")
+    stats = G[1].running_mean.clone()
+    u = torch.randn(game.num_params(), generator=g, dtype=torch.float64)
+    torch.testing.assert_close(forward.matvec(u), reverse.matvec(u), rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(G[1].running_mean, stats)  # forward mode works on private copies

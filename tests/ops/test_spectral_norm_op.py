@@ -127,6 +127,20 @@ def test_sigma_converges_to_the_spectral_norm(body):
         assert torch.linalg.matrix_norm(x.flatten(1), 2).item() == pytest.approx(1.0, rel=1e-10)
 
 
+@pytest.mark.parametrize("body", BODIES)
+def test_many_layers_in_one_call(body):
+    # More layers than one CUDA launch's table holds (24): the lists are processed in chunks.
+    dev = device_of(body)
+    shapes = [(1 + k % 5, 1 + (3 * k) % 7) for k in range(30)]
+    weights, us, vs = random_layers(shapes, torch.float64, dev, 12)
+    u, v = power_iteration(body, weights, us, vs, 2)
+    out, sigmas = normalize(body, weights, u, v)
+    ru, rv = sn.power_iteration_reference(weights, us, vs, 2)
+    rout, rsig = sn.normalize_reference(weights, ru, rv)
+    for a, b in zip(u + v + out + [sigmas], ru + rv + rout + [rsig]):
+        torch.testing.assert_close(a, b, **tol(torch.float64))
+
+
 def normalize_fn(body, us, vs):
     def f(*weights):
         out, sigmas = normalize(body, list(weights), us, vs)

@@ -29,7 +29,11 @@ J u is computed one of two ways (`mode`):
 Jᵀ w is always reverse mode: Jᵀw = ∇_θ⟨v, w⟩ (one extra backward pass).
 All products are taken at the parameters the game holds when the operator is
 built; a stochastic game's minibatch is whatever it holds (call `resample()`
-before, not during, an eigen-solve).
+before, not during, an eigen-solve). Forward mode re-runs `losses()` for every
+product, so randomness drawn inside `losses()` (rather than in `resample()`)
+must come from a generator seeded afresh in each call, or the products are of
+different functions. Modules' buffers (batch-norm statistics) are swapped for
+copies during forward-mode products, so the game's own buffers stay as they were.
 """
 from __future__ import annotations
 

@@ -108,6 +108,12 @@ inline void check_weights(const char* op, const at::TensorList& weights) {
   }
 }
 
+// The power iteration's scalars.
+inline void check_scalars(const char* op, int64_t n_power_iterations, double eps) {
+  TORCH_CHECK(n_power_iterations >= 0, op, ": n_power_iterations must be >= 0, got ", n_power_iterations);
+  TORCH_CHECK(std::isfinite(eps) && eps >= 0, op, ": eps must be finite and >= 0, got ", eps);
+}
+
 // `vecs` (named `name`) must hold, for each weight, a 1-D vector of rows (u) or columns (v).
 inline void check_vectors(const char* op, const char* name, const at::TensorList& vecs, const at::TensorList& weights,
                           bool rows) {

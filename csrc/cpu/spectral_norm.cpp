@@ -129,12 +129,6 @@ std::vector<at::Tensor> contiguous_all(at::TensorList ts) {
   return out;
 }
 
-
-void check_scalars(const char* op, int64_t n_power_iterations, double eps) {
-  TORCH_CHECK(n_power_iterations >= 0, op, ": n_power_iterations must be >= 0, got ", n_power_iterations);
-  TORCH_CHECK(std::isfinite(eps) && eps >= 0, op, ": eps must be finite and >= 0, got ", eps);
-}
-
 std::tuple<std::vector<at::Tensor>, std::vector<at::Tensor>> power_iteration_cpu(at::TensorList weights,
                                                                                  at::TensorList us, at::TensorList vs,
                                                                                  int64_t n_power_iterations,
@@ -143,7 +137,7 @@ std::tuple<std::vector<at::Tensor>, std::vector<at::Tensor>> power_iteration_cpu
   sn::check_weights(op, weights);
   sn::check_vectors(op, "us", us, weights, /*rows=*/true);
   sn::check_vectors(op, "vs", vs, weights, /*rows=*/false);
-  check_scalars(op, n_power_iterations, eps);
+  sn::check_scalars(op, n_power_iterations, eps);
   const std::vector<at::Tensor> w = contiguous_all(weights);
   const size_t L = w.size();
   // u and v are updated in fresh tensors: s = W v is written into u, then normalized;

@@ -318,8 +318,7 @@ std::tuple<std::vector<at::Tensor>, std::vector<at::Tensor>> power_iteration_cud
   sn::check_weights(op, weights);
   sn::check_vectors(op, "us", us, weights, /*rows=*/true);
   sn::check_vectors(op, "vs", vs, weights, /*rows=*/false);
-  TORCH_CHECK(n_power_iterations >= 0, op, ": n_power_iterations must be >= 0, got ", n_power_iterations);
-  TORCH_CHECK(std::isfinite(eps) && eps >= 0, op, ": eps must be finite and >= 0, got ", eps);
+  sn::check_scalars(op, n_power_iterations, eps);
   const c10::cuda::CUDAGuard guard(weights[0].device());
   const std::vector<at::Tensor> w = contiguous_all(weights);
   const std::vector<at::Tensor> u = contiguous_all(us);

@@ -42,7 +42,7 @@ __device__ T block_sum(T v, T* scratch) {
 template <typename T>
 __global__ void __launch_bounds__(kThreads)
     jacobi_sweeps_kernel(T* __restrict__ work, T* __restrict__ vt, int d, int max_sweeps, T tol) {
-  extern __shared__ unsigned char smem_raw[];
+  extern __shared__ __align__(16) unsigned char smem_raw[];
   __shared__ T scratch[kThreads / 32];
   const int m = d + (d & 1);
   const int half = m / 2;

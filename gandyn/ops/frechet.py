@@ -179,7 +179,7 @@ def _eigen(a: Tensor, method: str, max_iter: int, vectors: bool, jacobi) -> tupl
 
 
 def _factor_sigma1(a1: Tensor, method: str, max_iter: int, jacobi):
-    """(F, clamped mass, cholesky?, inverse_sandwich): F Fᵀ = Σ₁ (csrc/cpu/frechet.cpp: factor_sigma1)."""
+    """(F, clamped mass of Σ₁, P -> F⁺ᵀ P F⁺) with F Fᵀ = Σ₁ (csrc/cpu/frechet.cpp: factor_sigma1)."""
     l, info = torch.linalg.cholesky_ex(a1)
     floor = a1.diagonal(0, -2, -1).amax(-1) * (torch.finfo(a1.dtype).eps * a1.shape[-1])
     if bool((info == 0).all()) and bool((l.diagonal(0, -2, -1).square().amin(-1) > floor).all()):
@@ -194,11 +194,11 @@ def _factor_sigma1(a1: Tensor, method: str, max_iter: int, jacobi):
 
 
 def trace_sqrt_reference(sigma1: Tensor, sigma2: Tensor, method: str = "eigh", max_iter: int | None = None,
-                         with_grad: bool = False, *, _jacobi=None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+                         with_grad: bool = False) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """(trace, diagnostics, grad1, grad2), as the op `gandyn::frechet_trace_sqrt` (see module doc)."""
     _check_pair(sigma1, sigma2, method)
     max_iter = default_max_iter(method) if max_iter is None else max_iter
-    jacobi = _jacobi or jacobi_eigh_reference
+    jacobi = jacobi_eigh_reference
     a1, a2 = _sym(sigma1), _sym(sigma2)
     if method == "newton-schulz":
         l = _cholesky_or_raise(a1, "sigma1")

@@ -58,9 +58,12 @@ def random_layers(shapes, dtype, device, seed, noncontiguous=False):
     for shape in shapes:
         w = torch.randn(shape, dtype=torch.float64, generator=g)
         if noncontiguous:
-            # Same values, other strides: a transposed copy viewed back.
-            w = w.transpose(0, -1).contiguous().transpose(0, -1)
-            assert not w.is_contiguous()
+            # Same values, other strides: every other element of a twice-as-wide buffer
+            # (a single element is contiguous whatever its strides).
+            buf = torch.zeros(*shape[:-1], 2 * shape[-1], dtype=torch.float64)
+            buf[..., ::2] = w
+            w = buf[..., ::2]
+            assert w.numel() == 1 or not w.is_contiguous()
         weights.append(w.to(dtype=dtype, device=device))
         us.append(F.normalize(torch.randn(shape[0], dtype=torch.float64, generator=g), dim=0).to(dtype).to(device))
         vs.append(F.normalize(torch.randn(w[0].numel(), dtype=torch.float64, generator=g), dim=0)

@@ -76,10 +76,11 @@ class DiracGAN(GANGame):
     """Dirac-GAN with a GAN loss of `gandyn.nn.losses` and an optional regularizer of D.
 
     Players: [[θ], [ψ]] (generator, discriminator), each a tensor of shape (1,).
+    `seed` seeds the ε of WGAN-GP's interpolates (irrelevant to its value here: ∇ₓD = ψ).
     """
 
     def __init__(self, loss: str = "saturating", regularizer: str | None = None, gamma: float = 1.0, *,
-                 theta0: float = 1.0, psi0: float = 1.0, dtype: torch.dtype = torch.float64,
+                 theta0: float = 1.0, psi0: float = 1.0, dtype: torch.dtype | str = torch.float64,
                  seed: int = 0):
         if loss not in LOSSES:
             raise ValueError(f"loss: expected one of {LOSSES}, got {loss!r}")
@@ -90,8 +91,9 @@ class DiracGAN(GANGame):
         for name, value in (("theta0", theta0), ("psi0", psi0)):
             if not (isinstance(value, (int, float)) and math.isfinite(value)):
                 raise ValueError(f"{name}: expected a finite number, got {value!r}")
+        dtype = {"float32": torch.float32, "float64": torch.float64}.get(dtype, dtype)  # config files
         if dtype not in (torch.float32, torch.float64):
-            raise ValueError(f"dtype: expected torch.float32 or torch.float64, got {dtype}")
+            raise ValueError(f"dtype: expected torch.float32 or torch.float64 (or their names), got {dtype!r}")
         self.regularizer, self.gamma, self.dtype = regularizer, float(gamma), dtype
         self._eps_generator = torch.Generator().manual_seed(seed)
         G = ConstantGenerator(torch.tensor([float(theta0)], dtype=dtype))

@@ -86,6 +86,10 @@ def test_fields_away_from_equilibrium(theta, psi):
     torch.testing.assert_close(ns[1], sat[1])  # D's loss is the same
 
 
+def test_dtype_by_name():
+    assert DiracGAN(dtype="float32").theta.dtype == torch.float32
+
+
 def test_players_and_distance():
     game = DiracGAN(theta0=3.0, psi0=-4.0)
     assert [p.shape for ps in game.players for p in ps] == [torch.Size([1]), torch.Size([1])]

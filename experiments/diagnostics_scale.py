@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import statistics
 import time
 
 import torch
@@ -56,6 +57,7 @@ def main() -> None:
     p.add_argument("-k", type=int, default=20)
     p.add_argument("--tol", type=float, default=1e-3, help="ARPACK relative tolerance")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -70,19 +72,24 @@ def main() -> None:
     print(f"DCGAN pair, 32x32, batch {args.batch}: G {n_g:,} + D {n_d:,} = {n_g + n_d:,} parameters, "
           f"{torch.get_num_threads()} CPU threads")
 
-    grad_ms = median_ms(lambda: game.vector_field(), repeat=5)
-    print(f"gradient evaluation (v = per-player ∇L):      {grad_ms:8.1f} ms   1.00x")
-    build_ms = median_ms(lambda: JacobianOperator(game, mode="reverse"), repeat=3)
-    print(f"build operator (v with create_graph):         {build_ms:8.1f} ms   {build_ms / grad_ms:.2f}x")
     u = torch.randn(n_g + n_d, generator=g)
     ops = {mode: JacobianOperator(game, mode=mode) for mode in ("forward", "reverse")}
-    for mode, op in ops.items():
-        ms = median_ms(lambda: op.matvec(u), repeat=5)
-        print(f"J u, {mode:7s} mode:                         {ms:8.1f} ms   {ms / grad_ms:.2f}x")
-    ms = median_ms(lambda: ops["reverse"].rmatvec(u), repeat=5)
-    print(f"Jᵀw (reverse):                                {ms:8.1f} ms   {ms / grad_ms:.2f}x")
-    agree = (ops["forward"].matvec(u) - ops["reverse"].matvec(u)).norm() / ops["reverse"].matvec(u).norm()
-    print(f"forward vs reverse J u, relative difference:  {float(agree):.2e}")
+    cases = {"gradient evaluation (v = per-player ∇L)": lambda: game.vector_field(),
+             "build operator (v with create_graph)": lambda: JacobianOperator(game, mode="reverse"),
+             "J u, forward mode (jvp of vjp)": lambda: ops["forward"].matvec(u),
+             "J u, reverse mode (double backward)": lambda: ops["reverse"].matvec(u),
+             "Jᵀw (reverse)": lambda: ops["reverse"].rmatvec(u)}
+    # The machine is shared: time the cases in interleaved rounds and report medians of the
+    # per-round ratios to the gradient evaluation, which load changes between rounds cancel.
+    rounds = [{name: median_ms(fn, warmup=1 if r == 0 else 0, repeat=1) for name, fn in cases.items()}
+              for r in range(args.rounds)]
+    grad_name = next(iter(cases))
+    for name in cases:
+        ms = statistics.median(r[name] for r in rounds)
+        ratio = statistics.median(r[name] / r[grad_name] for r in rounds)
+        print(f"{name:42s} {ms:8.1f} ms   {ratio:5.2f}x gradient")
+    ju_f, ju_r = ops["forward"].matvec(u), ops["reverse"].matvec(u)
+    print(f"forward vs reverse J u, relative difference: {float((ju_f - ju_r).norm() / ju_r.norm()):.2e}")
 
     del ops  # free their graphs
     op = JacobianOperator(game)  # mode="auto": the faster of the two on this game

@@ -20,6 +20,11 @@ def run_label(run_dir) -> str:
         label += f"/{base}"
     if cfg.get("lookahead"):
         label = f"lookahead({label})"
+    game_args = cfg.get("game_args", {})
+    if game_args.get("loss"):
+        label += f", {game_args['loss']}"
+    if game_args.get("regularizer"):
+        label += f" + {game_args['regularizer']}(γ={game_args.get('gamma', 1.0)})"
     return f"{label}, lr={cfg.get('lr')}"
 
 

@@ -7,6 +7,7 @@ import torch
 
 from gandyn.games.base import Game
 from gandyn.games.bilinear import Bilinear
+from gandyn.games.dirac import DiracGAN
 from gandyn.games.quadratic import Quadratic
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -41,7 +42,7 @@ def quadratic(dim: int = 10, dim_y: int | None = None, mu: float = 0.2, L: float
     return Quadratic.random(dim, dim_y, mu=mu, L=L, coupling=coupling, seed=seed, dtype=_dtype(dtype))
 
 
-GAMES: dict[str, Callable[..., Game]] = {"bilinear": bilinear, "quadratic": quadratic}
+GAMES: dict[str, Callable[..., Game]] = {"bilinear": bilinear, "quadratic": quadratic, "dirac": DiracGAN}
 
 
 def register_game(name: str, builder: Callable[..., Game]) -> None:

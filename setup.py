@@ -75,7 +75,10 @@ here = os.path.dirname(os.path.abspath(__file__))
 use_cuda = _want_cuda()
 sources = ["csrc/ops.cpp"] + sorted(glob.glob("csrc/cpu/*.cpp"))
 # Our own sources build warning-free: warnings are errors.
-cxx_flags = ["-O3", "-Wall", "-Werror", "-Wno-unused-function"]
+# -fopenmp: at::parallel_for is an inline OpenMP region in ATen's headers; without
+# the flag our CPU loops would silently run on one thread.
+cxx_flags = ["-O3", "-Wall", "-Werror", "-Wno-unused-function", "-fopenmp"]
+link_flags = ["-fopenmp"]
 define_macros = []
 if use_cuda:
     sources += sorted(glob.glob("csrc/cuda/*.cu"))
@@ -87,6 +90,7 @@ if use_cuda:
         "gandyn._C", sources,
         include_dirs=[os.path.join(here, "csrc")] + _nvidia_wheel_includes(),
         define_macros=define_macros,
+        extra_link_args=link_flags,
         extra_compile_args={
             "cxx": cxx_flags,
             "nvcc": ["-O3", "--use_fast_math", "--Werror", "all-warnings",
@@ -99,6 +103,7 @@ else:
     ext = CppExtension(
         "gandyn._C", sources,
         include_dirs=[os.path.join(here, "csrc")],
+        extra_link_args=link_flags,
         extra_compile_args={"cxx": cxx_flags},
     )
 

@@ -190,5 +190,29 @@ inline void check_backward_args(const char* op, const at::TensorList& grads, con
   }
 }
 
+// The checks every op makes of its weights, us and vs.
+inline void check_layers(const char* op, const at::TensorList& weights, const at::TensorList& us,
+                         const at::TensorList& vs) {
+  check_weights(op, weights);
+  check_vectors(op, "us", us, weights, /*rows=*/true);
+  check_vectors(op, "vs", vs, weights, /*rows=*/false);
+}
+
+// Every tensor of a list, contiguous.
+inline std::vector<at::Tensor> contiguous_all(const at::TensorList& ts) {
+  std::vector<at::Tensor> out;
+  out.reserve(ts.size());
+  for (const auto& t : ts) out.push_back(t.contiguous());
+  return out;
+}
+
+// The layers' weights, u and v as the kernels read them (contiguous).
+struct Layers {
+  std::vector<at::Tensor> w, u, v;
+};
+inline Layers contiguous_layers(const at::TensorList& weights, const at::TensorList& us, const at::TensorList& vs) {
+  return {contiguous_all(weights), contiguous_all(us), contiguous_all(vs)};
+}
+
 }  // namespace sn
 }  // namespace gandyn

@@ -13,6 +13,7 @@
 #include <cmath>
 #include <tuple>
 
+#include "cpu/multiversion.h"
 #include "gradient_penalty.h"
 
 namespace gandyn {
@@ -26,6 +27,38 @@ constexpr int kLanes = 16;
 constexpr int64_t kBlock = 4096;
 
 int64_t row_grain(int64_t row_len) { return std::max<int64_t>(1, kGrainElements / std::max<int64_t>(1, row_len)); }
+
+// Sum of squares of one row. Blocked: kLanes independent lanes in scalar_t over blocks
+// of kBlock elements (the compiler vectorizes the lanes; each lane adds only
+// kBlock/kLanes terms), and the blocks' sums added in acc_t (double).
+template <typename scalar_t, typename acc_t>
+inline acc_t row_sum_squares_impl(const scalar_t* row, int64_t row_len) {
+  acc_t total = 0;
+  for (int64_t b = 0; b < row_len; b += kBlock) {
+    const int64_t len = std::min(kBlock, row_len - b);
+    const scalar_t* x = row + b;
+    scalar_t lane[kLanes] = {};
+    int64_t j = 0;
+    for (; j + kLanes <= len; j += kLanes) {
+      for (int k = 0; k < kLanes; ++k) lane[k] = gp::add_square<scalar_t>(lane[k], x[j + k]);
+    }
+    for (; j < len; ++j) lane[0] = gp::add_square<scalar_t>(lane[0], x[j]);
+    for (int k = 0; k < kLanes; ++k) total += static_cast<acc_t>(lane[k]);
+  }
+  return total;
+}
+GANDYN_CPU_HOT double row_sum_squares(const float* row, int64_t n) { return row_sum_squares_impl<float, double>(row, n); }
+GANDYN_CPU_HOT double row_sum_squares(const double* row, int64_t n) {
+  return row_sum_squares_impl<double, double>(row, n);
+}
+
+// orow = c * row
+template <typename scalar_t, typename norm_t>
+inline void scale_row_impl(const scalar_t* row, scalar_t* orow, norm_t c, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) orow[j] = static_cast<scalar_t>(c * static_cast<norm_t>(row[j]));
+}
+GANDYN_CPU_HOT void scale_row(const float* row, float* orow, float c, int64_t n) { scale_row_impl(row, orow, c, n); }
+GANDYN_CPU_HOT void scale_row(const double* row, double* orow, double c, int64_t n) { scale_row_impl(row, orow, c, n); }
 
 std::tuple<at::Tensor, at::Tensor> gradient_penalty_cpu(const at::Tensor& grad_in, double target) {
   gp::check_grad(grad_in, /*allow_reduced_precision=*/false);
@@ -42,22 +75,7 @@ std::tuple<at::Tensor, at::Tensor> gradient_penalty_cpu(const at::Tensor& grad_i
     norm_t* n = norms.mutable_data_ptr<norm_t>();
     at::parallel_for(0, rows, row_grain(row_len), [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) {
-        const scalar_t* row = g + i * row_len;
-        // Blocked sum: kLanes independent lanes in scalar_t over blocks of kBlock
-        // elements (the compiler vectorizes the lanes; each lane adds only
-        // kBlock/kLanes terms), and the blocks' sums added in acc_t (double).
-        acc_t total = 0;
-        for (int64_t b = 0; b < row_len; b += kBlock) {
-          const int64_t len = std::min(kBlock, row_len - b);
-          const scalar_t* x = row + b;
-          scalar_t lane[kLanes] = {};
-          int64_t j = 0;
-          for (; j + kLanes <= len; j += kLanes) {
-            for (int k = 0; k < kLanes; ++k) lane[k] = gp::add_square<scalar_t>(lane[k], x[j + k]);
-          }
-          for (; j < len; ++j) lane[0] = gp::add_square<scalar_t>(lane[0], x[j]);
-          for (int k = 0; k < kLanes; ++k) total += static_cast<acc_t>(lane[k]);
-        }
+        const acc_t total = row_sum_squares(g + i * row_len, row_len);
         n[i] = static_cast<norm_t>(std::sqrt(total));
       }
     });
@@ -86,9 +104,7 @@ at::Tensor gradient_penalty_backward_cpu(const at::Tensor& grad_output, const at
     at::parallel_for(0, rows, row_grain(row_len), [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) {
         const norm_t c = gp::row_scale<norm_t>(n[i], static_cast<norm_t>(target), scale);
-        const scalar_t* row = g + i * row_len;
-        scalar_t* orow = o + i * row_len;
-        for (int64_t j = 0; j < row_len; ++j) orow[j] = static_cast<scalar_t>(c * static_cast<norm_t>(row[j]));
+        scale_row(g + i * row_len, o + i * row_len, c, row_len);
       }
     });
   });

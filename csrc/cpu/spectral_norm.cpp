@@ -17,6 +17,7 @@
 #include <tuple>
 #include <vector>
 
+#include "cpu/multiversion.h"
 #include "spectral_norm.h"
 
 namespace gandyn {
@@ -61,18 +62,12 @@ void parallel_tasks(const std::vector<Task>& tasks, const F& f) {
   });
 }
 
-// The hot loops, built twice: for AVX2 and for the baseline x86-64 target; the loader
-// picks the clone for the CPU at hand (GCC function multi-versioning). Each inlines the
-// shared arithmetic of spectral_norm.h (an "arch=" clone could not inline it).
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define GANDYN_SN_HOT __attribute__((target_clones("avx2", "default")))
-#else
-#define GANDYN_SN_HOT
-#endif
+// The hot loops, built for AVX2 and the baseline target (multiversion.h); each inlines
+// the shared arithmetic of spectral_norm.h.
 
 // sum_k a_k b_k
-GANDYN_SN_HOT float row_dot(const float* a, const float* b, int64_t n) { return sn::dot<float>(a, b, n); }
-GANDYN_SN_HOT double row_dot(const double* a, const double* b, int64_t n) { return sn::dot<double>(a, b, n); }
+GANDYN_CPU_HOT float row_dot(const float* a, const float* b, int64_t n) { return sn::dot<float>(a, b, n); }
+GANDYN_CPU_HOT double row_dot(const double* a, const double* b, int64_t n) { return sn::dot<double>(a, b, n); }
 
 // t[0:n] += sum_i u_i W[i, 0:n] over `rows` rows of stride ld: one column piece of t = W^T u.
 // Four rows per sweep, so t is loaded and stored once per four rows rather than per row.
@@ -93,10 +88,10 @@ inline void transposed_matvec_impl(const T* W, int64_t ld, const T* u, int64_t r
     for (int64_t j = 0; j < n; ++j) t[j] += ui * wi[j];
   }
 }
-GANDYN_SN_HOT void transposed_matvec(const float* W, int64_t ld, const float* u, int64_t rows, float* t, int64_t n) {
+GANDYN_CPU_HOT void transposed_matvec(const float* W, int64_t ld, const float* u, int64_t rows, float* t, int64_t n) {
   transposed_matvec_impl(W, ld, u, rows, t, n);
 }
-GANDYN_SN_HOT void transposed_matvec(const double* W, int64_t ld, const double* u, int64_t rows, double* t,
+GANDYN_CPU_HOT void transposed_matvec(const double* W, int64_t ld, const double* u, int64_t rows, double* t,
                                      int64_t n) {
   transposed_matvec_impl(W, ld, u, rows, t, n);
 }
@@ -106,27 +101,20 @@ template <typename T>
 inline void scale_impl(const T* w, T* out, T sigma, int64_t n) {
   for (int64_t k = 0; k < n; ++k) out[k] = sn::scaled_weight<T, T>(w[k], sigma);
 }
-GANDYN_SN_HOT void scale(const float* w, float* out, float sigma, int64_t n) { scale_impl(w, out, sigma, n); }
-GANDYN_SN_HOT void scale(const double* w, double* out, double sigma, int64_t n) { scale_impl(w, out, sigma, n); }
+GANDYN_CPU_HOT void scale(const float* w, float* out, float sigma, int64_t n) { scale_impl(w, out, sigma, n); }
+GANDYN_CPU_HOT void scale(const double* w, double* out, double sigma, int64_t n) { scale_impl(w, out, sigma, n); }
 
 // One row of dL/dW: out_j = g_j / sigma + (coefficient u_i) v_j
 template <typename T>
 inline void weight_grad_row_impl(const T* g, const T* v, T* out, T sigma, T coefficient_times_u_i, int64_t n) {
   for (int64_t j = 0; j < n; ++j) out[j] = sn::weight_grad_entry<T, T>(g[j], sigma, coefficient_times_u_i, v[j]);
 }
-GANDYN_SN_HOT void weight_grad_row(const float* g, const float* v, float* out, float sigma, float cu, int64_t n) {
+GANDYN_CPU_HOT void weight_grad_row(const float* g, const float* v, float* out, float sigma, float cu, int64_t n) {
   weight_grad_row_impl(g, v, out, sigma, cu, n);
 }
-GANDYN_SN_HOT void weight_grad_row(const double* g, const double* v, double* out, double sigma, double cu,
+GANDYN_CPU_HOT void weight_grad_row(const double* g, const double* v, double* out, double sigma, double cu,
                                    int64_t n) {
   weight_grad_row_impl(g, v, out, sigma, cu, n);
-}
-
-std::vector<at::Tensor> contiguous_all(at::TensorList ts) {
-  std::vector<at::Tensor> out;
-  out.reserve(ts.size());
-  for (const auto& t : ts) out.push_back(t.contiguous());
-  return out;
 }
 
 std::tuple<std::vector<at::Tensor>, std::vector<at::Tensor>> power_iteration_cpu(at::TensorList weights,
@@ -134,11 +122,9 @@ std::tuple<std::vector<at::Tensor>, std::vector<at::Tensor>> power_iteration_cpu
                                                                                  int64_t n_power_iterations,
                                                                                  double eps) {
   const char* op = "spectral_norm_power_iteration";
-  sn::check_weights(op, weights);
-  sn::check_vectors(op, "us", us, weights, /*rows=*/true);
-  sn::check_vectors(op, "vs", vs, weights, /*rows=*/false);
+  sn::check_layers(op, weights, us, vs);
   sn::check_scalars(op, n_power_iterations, eps);
-  const std::vector<at::Tensor> w = contiguous_all(weights);
+  const std::vector<at::Tensor> w = sn::contiguous_all(weights);
   const size_t L = w.size();
   // u and v are updated in fresh tensors: s = W v is written into u, then normalized;
   // t = W^T u into v.
@@ -196,12 +182,11 @@ std::tuple<std::vector<at::Tensor>, std::vector<at::Tensor>> power_iteration_cpu
 std::tuple<std::vector<at::Tensor>, at::Tensor> normalize_cpu(at::TensorList weights, at::TensorList us,
                                                               at::TensorList vs) {
   const char* op = "spectral_norm_normalize";
-  sn::check_weights(op, weights);
-  sn::check_vectors(op, "us", us, weights, /*rows=*/true);
-  sn::check_vectors(op, "vs", vs, weights, /*rows=*/false);
-  const std::vector<at::Tensor> w = contiguous_all(weights);
-  const std::vector<at::Tensor> u = contiguous_all(us);
-  const std::vector<at::Tensor> v = contiguous_all(vs);
+  sn::check_layers(op, weights, us, vs);
+  const sn::Layers layers = sn::contiguous_layers(weights, us, vs);
+  const std::vector<at::Tensor>& w = layers.w;
+  const std::vector<at::Tensor>& u = layers.u;
+  const std::vector<at::Tensor>& v = layers.v;
   const size_t L = w.size();
   const std::vector<int64_t> row_start = prefix_starts(w, /*rows=*/true);
   const std::vector<Task> row_tasks = make_tasks(w, /*rows=*/true, 1);
@@ -244,14 +229,13 @@ std::vector<at::Tensor> normalize_backward_cpu(at::TensorList grads, at::TensorL
                                                at::TensorList vs, const at::Tensor& sigmas_in,
                                                const at::Tensor& grad_sigmas_in) {
   const char* op = "spectral_norm_normalize_backward";
-  sn::check_weights(op, weights);
-  sn::check_vectors(op, "us", us, weights, /*rows=*/true);
-  sn::check_vectors(op, "vs", vs, weights, /*rows=*/false);
+  sn::check_layers(op, weights, us, vs);
   sn::check_backward_args(op, grads, weights, sigmas_in, grad_sigmas_in);
-  const std::vector<at::Tensor> g = contiguous_all(grads);
-  const std::vector<at::Tensor> w = contiguous_all(weights);
-  const std::vector<at::Tensor> u = contiguous_all(us);
-  const std::vector<at::Tensor> v = contiguous_all(vs);
+  const std::vector<at::Tensor> g = sn::contiguous_all(grads);
+  const sn::Layers layers = sn::contiguous_layers(weights, us, vs);
+  const std::vector<at::Tensor>& w = layers.w;
+  const std::vector<at::Tensor>& u = layers.u;
+  const std::vector<at::Tensor>& v = layers.v;
   const at::Tensor sigmas = sigmas_in.contiguous();
   const at::Tensor grad_sigmas = grad_sigmas_in.contiguous();
   const size_t L = w.size();

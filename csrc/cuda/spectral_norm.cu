@@ -261,13 +261,6 @@ __global__ void weight_grad_kernel(const Table<T> tab, const acc_t* __restrict__
 
 // ---------------------------------------------------------------- host side
 
-std::vector<at::Tensor> contiguous_all(at::TensorList ts) {
-  std::vector<at::Tensor> out;
-  out.reserve(ts.size());
-  for (const auto& t : ts) out.push_back(t.contiguous());
-  return out;
-}
-
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 // The table of layers [first, first + n) with their block ranges; totals of the
@@ -315,14 +308,13 @@ std::tuple<std::vector<at::Tensor>, std::vector<at::Tensor>> power_iteration_cud
                                                                                   int64_t n_power_iterations,
                                                                                   double eps) {
   const char* op = "spectral_norm_power_iteration";
-  sn::check_weights(op, weights);
-  sn::check_vectors(op, "us", us, weights, /*rows=*/true);
-  sn::check_vectors(op, "vs", vs, weights, /*rows=*/false);
+  sn::check_layers(op, weights, us, vs);
   sn::check_scalars(op, n_power_iterations, eps);
   const c10::cuda::CUDAGuard guard(weights[0].device());
-  const std::vector<at::Tensor> w = contiguous_all(weights);
-  const std::vector<at::Tensor> u = contiguous_all(us);
-  const std::vector<at::Tensor> v = contiguous_all(vs);
+  const sn::Layers layers = sn::contiguous_layers(weights, us, vs);
+  const std::vector<at::Tensor>& w = layers.w;
+  const std::vector<at::Tensor>& u = layers.u;
+  const std::vector<at::Tensor>& v = layers.v;
   const size_t L = w.size();
   std::vector<at::Tensor> u_out, v_out;
   for (size_t l = 0; l < L; ++l) {
@@ -388,13 +380,12 @@ std::tuple<std::vector<at::Tensor>, std::vector<at::Tensor>> power_iteration_cud
 std::tuple<std::vector<at::Tensor>, at::Tensor> normalize_cuda(at::TensorList weights, at::TensorList us,
                                                                at::TensorList vs) {
   const char* op = "spectral_norm_normalize";
-  sn::check_weights(op, weights);
-  sn::check_vectors(op, "us", us, weights, /*rows=*/true);
-  sn::check_vectors(op, "vs", vs, weights, /*rows=*/false);
+  sn::check_layers(op, weights, us, vs);
   const c10::cuda::CUDAGuard guard(weights[0].device());
-  const std::vector<at::Tensor> w = contiguous_all(weights);
-  const std::vector<at::Tensor> u = contiguous_all(us);
-  const std::vector<at::Tensor> v = contiguous_all(vs);
+  const sn::Layers layers = sn::contiguous_layers(weights, us, vs);
+  const std::vector<at::Tensor>& w = layers.w;
+  const std::vector<at::Tensor>& u = layers.u;
+  const std::vector<at::Tensor>& v = layers.v;
   const size_t L = w.size();
   at::Tensor sigmas = at::empty({static_cast<int64_t>(L)}, w[0].options());
   std::vector<at::Tensor> out;
@@ -427,15 +418,14 @@ std::vector<at::Tensor> normalize_backward_cuda(at::TensorList grads, at::Tensor
                                                 at::TensorList vs, const at::Tensor& sigmas_in,
                                                 const at::Tensor& grad_sigmas_in) {
   const char* op = "spectral_norm_normalize_backward";
-  sn::check_weights(op, weights);
-  sn::check_vectors(op, "us", us, weights, /*rows=*/true);
-  sn::check_vectors(op, "vs", vs, weights, /*rows=*/false);
+  sn::check_layers(op, weights, us, vs);
   sn::check_backward_args(op, grads, weights, sigmas_in, grad_sigmas_in);
   const c10::cuda::CUDAGuard guard(weights[0].device());
-  const std::vector<at::Tensor> g = contiguous_all(grads);
-  const std::vector<at::Tensor> w = contiguous_all(weights);
-  const std::vector<at::Tensor> u = contiguous_all(us);
-  const std::vector<at::Tensor> v = contiguous_all(vs);
+  const std::vector<at::Tensor> g = sn::contiguous_all(grads);
+  const sn::Layers layers = sn::contiguous_layers(weights, us, vs);
+  const std::vector<at::Tensor>& w = layers.w;
+  const std::vector<at::Tensor>& u = layers.u;
+  const std::vector<at::Tensor>& v = layers.v;
   const at::Tensor sigmas = sigmas_in.contiguous();
   const at::Tensor grad_sigmas = grad_sigmas_in.contiguous();
   const size_t L = w.size();

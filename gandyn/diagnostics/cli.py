@@ -24,7 +24,7 @@ from gandyn.diagnostics.decomposition import rotation
 from gandyn.diagnostics.eigen import jacobian_eigvals
 from gandyn.diagnostics.jacobian import JacobianOperator
 from gandyn.diagnostics.nash import nash_report
-from gandyn.diagnostics.plot import plot_eigenvalues
+from gandyn.plots import plot_eigenvalues
 from gandyn.diagnostics.update_map import update_jacobian
 
 

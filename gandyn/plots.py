@@ -95,6 +95,9 @@ def plot_eigenvalues(path, jacobian: list[list[float]], update_map: list[list[fl
     ax.axvline(0, color="0.6", lw=0.8)
     ax.axhline(0, color="0.6", lw=0.8)
     ax.scatter(lam[:, 0], lam[:, 1], s=14, color="C0")
+    # Keep a visible real axis when every real part is a rounding error (rotational games).
+    span = 0.1 * max(float(np.abs(lam).max()) if lam.size else 0.0, 1e-12)
+    ax.set_xlim(min(lam[:, 0].min(initial=0.0), -span) * 1.15, max(lam[:, 0].max(initial=0.0), span) * 1.15)
     ax.set_xlabel("Re λ")
     ax.set_ylabel("Im λ")
     ax.set_title("game Jacobian J (stable: Re λ > 0)", fontsize=9)

@@ -69,8 +69,14 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
 
 
 def _default_out(cfg: dict) -> Path:
-    name = f"{cfg.get('game', 'game')}-{cfg.get('optimizer', 'simgd')}-lr{cfg.get('lr', '')}-seed{cfg.get('seed', 0)}"
-    return Path("runs") / name
+    """runs/<game>-<optimizer>[-<base>][-lookahead<k>]-lr<lr>-seed<seed>: distinct configs, distinct dirs."""
+    name = f"{cfg.get('game', 'game')}-{cfg.get('optimizer', 'simgd')}"
+    base = cfg.get("optimizer_args", {}).get("base")
+    if base and base != "sgd":
+        name += f"-{base}"
+    if cfg.get("lookahead"):
+        name += f"-lookahead{cfg['lookahead'].get('k', '')}"
+    return Path("runs") / f"{name}-lr{cfg.get('lr', '')}-seed{cfg.get('seed', 0)}"
 
 
 def cmd_run(args) -> int:

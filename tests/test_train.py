@@ -96,3 +96,13 @@ def test_config_roundtrip():
                                  "optimizer_args": {"base": "adam", "betas": [0.5, 0.9]}})
     import tomllib
     assert tomllib.loads(configs.dumps(cfg)) == cfg
+
+
+def test_cli_default_directories_tell_configs_apart(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    common = ["run", "bilinear", "--optimizer", "simgd", "--lr", "0.1", "--steps", "5"]
+    assert cli(common) == 0
+    assert cli(common + ["--lookahead", "5"]) == 0
+    assert cli(common + ["--base", "adam"]) == 0
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == [
+        "bilinear-simgd-adam-lr0.1-seed0", "bilinear-simgd-lookahead5-lr0.1-seed0", "bilinear-simgd-lr0.1-seed0"]

@@ -21,6 +21,8 @@ from __future__ import annotations
 import math
 import tomllib
 
+import torch
+
 DEFAULTS = {
     "game": "bilinear", "optimizer": "simgd", "lr": 0.1, "steps": 1000, "seed": 0,
     "log_every": 10, "checkpoint_every": 500, "diagnostics_every": 0, "diverge_above": 1e10,
@@ -45,6 +47,18 @@ def with_defaults(config: dict) -> dict:
         if not isinstance(cfg[key], dict):
             raise ValueError(f"{key}: expected a table, got {cfg[key]!r}")
     return cfg
+
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def dtype(value, name: str = "dtype") -> torch.dtype:
+    """A torch dtype, given as one or by its name in a config file ("float32", "float64")."""
+    if isinstance(value, torch.dtype) and value in DTYPES.values():
+        return value
+    if value in DTYPES:
+        return DTYPES[value]
+    raise ValueError(f"{name}: expected one of {sorted(DTYPES)}, got {value!r}")
 
 
 def _value(v) -> str:

@@ -33,6 +33,7 @@ import math
 import torch
 from torch import Tensor, nn
 
+from gandyn import config as configs
 from gandyn.games.gan import GANGame
 from gandyn.nn.losses import LOSSES
 
@@ -91,9 +92,7 @@ class DiracGAN(GANGame):
         for name, value in (("theta0", theta0), ("psi0", psi0)):
             if not (isinstance(value, (int, float)) and math.isfinite(value)):
                 raise ValueError(f"{name}: expected a finite number, got {value!r}")
-        dtype = {"float32": torch.float32, "float64": torch.float64}.get(dtype, dtype)  # config files
-        if dtype not in (torch.float32, torch.float64):
-            raise ValueError(f"dtype: expected torch.float32 or torch.float64 (or their names), got {dtype!r}")
+        dtype = configs.dtype(dtype)  # a torch dtype, or its name in a config file
         self.regularizer, self.gamma, self.dtype = regularizer, float(gamma), dtype
         self._eps_generator = torch.Generator().manual_seed(seed)
         G = ConstantGenerator(torch.tensor([float(theta0)], dtype=dtype))

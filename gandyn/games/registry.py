@@ -5,18 +5,12 @@ from typing import Callable
 
 import torch
 
+from gandyn import config as configs
 from gandyn.games.base import Game
 from gandyn.games.bilinear import Bilinear
 from gandyn.games.dirac import DiracGAN
 from gandyn.games.quadratic import Quadratic
 
-_DTYPES = {"float32": torch.float32, "float64": torch.float64}
-
-
-def _dtype(name: str) -> torch.dtype:
-    if name not in _DTYPES:
-        raise ValueError(f"dtype: expected one of {sorted(_DTYPES)}, got {name!r}")
-    return _DTYPES[name]
 
 
 def bilinear(dim: int = 10, dim_y: int | None = None, smin: float = 0.5, smax: float = 2.0,
@@ -29,7 +23,7 @@ def bilinear(dim: int = 10, dim_y: int | None = None, smin: float = 0.5, smax: f
     k = min(dim, dim_y or dim)
     s = torch.linspace(smax, smin, k, dtype=torch.float64)
     return Bilinear.random(dim, dim_y, singular_values=s, offsets=offsets, seed=seed,
-                           dtype=_dtype(dtype))
+                           dtype=configs.dtype(dtype))
 
 
 def quadratic(dim: int = 10, dim_y: int | None = None, mu: float = 0.2, L: float = 1.0,
@@ -39,7 +33,7 @@ def quadratic(dim: int = 10, dim_y: int | None = None, mu: float = 0.2, L: float
         raise ValueError(f"dim: expected positive sizes, got dim={dim}, dim_y={dim_y}")
     if mu > L:
         raise ValueError(f"mu, L: expected mu <= L, got {mu}, {L}")
-    return Quadratic.random(dim, dim_y, mu=mu, L=L, coupling=coupling, seed=seed, dtype=_dtype(dtype))
+    return Quadratic.random(dim, dim_y, mu=mu, L=L, coupling=coupling, seed=seed, dtype=configs.dtype(dtype))
 
 
 GAMES: dict[str, Callable[..., Game]] = {"bilinear": bilinear, "quadratic": quadratic, "dirac": DiracGAN}

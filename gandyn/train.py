@@ -48,6 +48,7 @@ class Run:
     game: Game
     optimizer: object
     step: int
+    rng: torch.Tensor  # torch's CPU RNG state at the checkpoint (a resumed run restores it)
 
 
 def checkpoints(run_dir) -> list[int]:
@@ -96,7 +97,7 @@ def load_run(run_dir, step: int | None = None) -> Run:
     state = torch.load(run_dir / "checkpoints" / f"step_{step:08d}.pt", weights_only=False)
     game.load_state_dict(state["game"])
     opt.load_state_dict(state["optimizer"])
-    return Run(run_dir, cfg, game, opt, step)
+    return Run(run_dir, cfg, game, opt, step, state["rng"])
 
 
 def _first_coordinates(game: Game) -> dict:
@@ -153,8 +154,7 @@ def run_experiment(config: dict, out_dir, *, resume: bool = True, progress: bool
                              "choose another directory or pass resume=False")
         run = load_run(out)
         game, opt, start = run.game, run.optimizer, run.step
-        torch.set_rng_state(torch.load(out / "checkpoints" / f"step_{start:08d}.pt",
-                                       weights_only=False)["rng"])
+        torch.set_rng_state(run.rng)
         _truncate_metrics(metrics_path, start)
     else:
         for old in (metrics_path, out / "status.json"):

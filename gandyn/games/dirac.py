@@ -36,6 +36,7 @@ from torch import Tensor, nn
 from gandyn import config as configs
 from gandyn.games.gan import GANGame
 from gandyn.nn.losses import LOSSES
+from gandyn.nn.penalties import input_gradient
 
 REGULARIZERS = (None, "r1", "r2", "wgan-gp")
 
@@ -63,13 +64,9 @@ class LinearDiscriminator(nn.Module):
 
 
 def _input_gradient(D: nn.Module, x: Tensor) -> Tensor:
-    """∇ₓD(x) per sample, differentiable with respect to D's parameters.
-
-    torch.func.grad rather than autograd.grad(create_graph=True): the result is
-    the same, and it composes with torch.func transforms, so the diagnostics can
-    take forward-mode Jacobian–vector products through the penalty.
-    """
-    grad = torch.func.grad(lambda inp: D(inp).sum())(x.detach())
+    """∇ₓD(x) per sample as (B, features), differentiable with respect to D's parameters;
+    the samples enter as constants."""
+    grad = input_gradient(D, x.detach())
     return grad.reshape(grad.shape[0], -1)
 
 

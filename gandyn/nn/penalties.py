@@ -21,8 +21,9 @@ where step % k == 0, multiplied by k, and is 0 at the other steps — the same
 expected gradient at 1/k of the cost.
 
 The per-sample norm and penalty run in the fused op gandyn.ops.gradient_penalty
-(impl="reference" selects its plain-PyTorch body, e.g. for forward-mode AD, which
-the fused op does not implement).
+(impl="reference" selects its plain-PyTorch body). Both bodies, and the input
+gradient below, also work inside torch.func transforms, so the diagnostics can take
+forward-over-reverse Jacobian–vector products of a game with a penalty.
 """
 from __future__ import annotations
 
@@ -36,16 +37,29 @@ from gandyn.ops import gradient_penalty as gp_op
 KINDS = ("wgan-gp", "r1", "r2")
 
 
-def input_gradient(D: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
-    """∇ₓD at each sample of x (B, ...), kept differentiable w.r.t. D's parameters
-    (and w.r.t. whatever x itself depends on, when x carries a graph)."""
-    if not x.requires_grad:
-        x = x.detach().requires_grad_(True)
+def _inside_torch_func_transform() -> bool:
+    return torch._C._functorch.peek_interpreter_stack() is not None
+
+
+def _checked_sum(D: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
     out = D(x)
     if out.shape[:1] != x.shape[:1] or out.numel() != x.shape[0]:
         raise ValueError(f"D: expected one output per sample, shape ({x.shape[0]},) or ({x.shape[0]}, 1), "
                          f"got {tuple(out.shape)}")
-    (grad,) = torch.autograd.grad(out.sum(), x, create_graph=True)
+    return out.sum()
+
+
+def input_gradient(D: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
+    """∇ₓD at each sample of x (B, ...), kept differentiable w.r.t. D's parameters
+    (and w.r.t. whatever x itself depends on, when x carries a graph)."""
+    if _inside_torch_func_transform():
+        # autograd.grad cannot run inside torch.func transforms (requires_grad_ is refused
+        # there), and torch.func.grad cannot run D's in-place buffer updates (BatchNorm's
+        # running statistics) outside them: each path where the other fails.
+        return torch.func.grad(lambda inp: _checked_sum(D, inp))(x)
+    if not x.requires_grad:
+        x = x.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(_checked_sum(D, x), x, create_graph=True)
     return grad
 
 

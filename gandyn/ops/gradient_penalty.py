@@ -17,6 +17,11 @@ An empty batch (B = 0) is an error: the mean over no samples is undefined.
 The backward, d penalty/d g_i = (2/B)(1 − t/n_i) g_i, is itself differentiable
 (gradgradcheck passes), so consensus optimization and SGA can differentiate
 through it. At a zero row we take 1/n_i := 0, so the gradient there is 0.
+Both the op and its backward also have forward-mode formulas (jvp), so
+`torch.func.jvp` of a game's vector field — forward-over-reverse Jacobian–vector
+products — runs through the fused kernels. That holds for the functions of this
+module: torch.ops.gandyn.* called directly have reverse mode only
+(torch.library.register_autograd), and forward-mode AD sees zero tangents through them.
 """
 from __future__ import annotations
 
@@ -85,6 +90,7 @@ if _ext.AVAILABLE and hasattr(torch.ops.gandyn, "gradient_penalty"):
         # A gradient that never reaches `norms` stays None: no zero-filled work for it.
         ctx.set_materialize_grads(False)
         ctx.save_for_backward(grad, norms)
+        ctx.save_for_forward(grad, norms)
         ctx.target = target
 
     def _backward_forward(ctx, grad_penalty: Tensor | None, grad_norms: Tensor | None):
@@ -93,12 +99,21 @@ if _ext.AVAILABLE and hasattr(torch.ops.gandyn, "gradient_penalty"):
             return None, None
         out = None
         if grad_penalty is not None:
-            out = torch.ops.gandyn.gradient_penalty_backward(grad_penalty, grad, norms, ctx.target)
+            out = _penalty_backward(grad_penalty, grad, norms, ctx.target)
         if grad_norms is not None:
             # d n_i / d g_i = g_i / n_i: reached by double backward through the saved norms.
             via_norms = grad * _rows(grad, grad_norms * _inv_norms(norms)).to(grad.dtype)
             out = via_norms if out is None else out + via_norms
         return out, None
+
+    def _jvp_forward(ctx, d_grad: Tensor | None, _):
+        # dn_i = <g_i, dg_i>/n_i,  d penalty = (2/B) Σ_i (n_i − t) dn_i.
+        grad, norms = ctx.saved_tensors
+        if d_grad is None:
+            return torch.zeros((), dtype=grad.dtype, device=grad.device), torch.zeros_like(norms)
+        d_norms = _row_dot(grad, d_grad, norms.dtype) * _inv_norms(norms)
+        d_penalty = (2.0 / grad.shape[0]) * ((norms - ctx.target) * d_norms).sum()
+        return d_penalty.to(grad.dtype), d_norms
 
     torch.library.register_autograd("gandyn::gradient_penalty", _backward_forward, setup_context=_setup_forward)
 
@@ -106,6 +121,7 @@ if _ext.AVAILABLE and hasattr(torch.ops.gandyn, "gradient_penalty"):
         grad_output, grad, norms, target = inputs
         ctx.set_materialize_grads(False)
         ctx.save_for_backward(grad_output, grad, norms)
+        ctx.save_for_forward(grad_output, grad, norms)
         ctx.target = target
 
     def _backward_backward(ctx, v: Tensor | None):
@@ -120,7 +136,7 @@ if _ext.AVAILABLE and hasattr(torch.ops.gandyn, "gradient_penalty"):
         need_gout, need_grad, need_norms = ctx.needs_input_grad[:3]
         d_gout = d_grad = d_norms = None
         if need_grad:
-            d_grad = torch.ops.gandyn.gradient_penalty_backward(grad_output, v, norms, target)
+            d_grad = _penalty_backward(grad_output, v, norms, target)
         if need_gout or need_norms:
             dots = _row_dot(grad, v, norms.dtype)
             inv = _inv_norms(norms)
@@ -130,8 +146,56 @@ if _ext.AVAILABLE and hasattr(torch.ops.gandyn, "gradient_penalty"):
                 d_norms = grad_output.to(norms.dtype) * (2.0 / rows) * target * inv * inv * dots
         return d_gout, d_grad, d_norms, None
 
+    def _jvp_backward(ctx, d_gout: Tensor | None, d_grad: Tensor | None, d_norms: Tensor | None, _):
+        # out is linear in gout and in g, so two of its three terms are the op itself:
+        #   d out_i = op(d gout, g)_i + op(gout, dg)_i + gout·(2/B)·t/n_i²·dn_i·g_i
+        grad_output, grad, norms, target = *ctx.saved_tensors, ctx.target
+        op = torch.ops.gandyn.gradient_penalty_backward
+        out = torch.zeros_like(grad)
+        if d_gout is not None:
+            out = out + op(d_gout, grad, norms, target)
+        if d_grad is not None:
+            out = out + op(grad_output, d_grad, norms, target)
+        if d_norms is not None:
+            inv = _inv_norms(norms)
+            scale = grad_output.to(norms.dtype) * (2.0 / grad.shape[0]) * target * inv * inv * d_norms
+            out = out + grad * _rows(grad, scale).to(grad.dtype)
+        return out
+
     torch.library.register_autograd("gandyn::gradient_penalty_backward", _backward_backward,
                                     setup_context=_setup_backward)
+
+    class _Penalty(torch.autograd.Function):
+        """The op with its forward-mode formula too (register_autograd covers reverse mode only)."""
+
+        @staticmethod
+        def forward(grad: Tensor, target: float):
+            return torch.ops.gandyn.gradient_penalty(grad, target)
+
+        setup_context = staticmethod(_setup_forward)
+        backward = staticmethod(_backward_forward)
+        jvp = staticmethod(_jvp_forward)
+
+    class _PenaltyBackward(torch.autograd.Function):
+        @staticmethod
+        def forward(grad_output: Tensor, grad: Tensor, norms: Tensor, target: float):
+            return torch.ops.gandyn.gradient_penalty_backward(grad_output, grad, norms, target)
+
+        setup_context = staticmethod(_setup_backward)
+        backward = staticmethod(_backward_backward)
+        jvp = staticmethod(_jvp_backward)
+
+    def _penalty(grad: Tensor, target: float) -> tuple[Tensor, Tensor]:
+        # torch.compile traces the op and its registered autograd; eager runs the Function,
+        # which adds forward mode.
+        if torch.compiler.is_compiling():
+            return torch.ops.gandyn.gradient_penalty(grad, target)
+        return _Penalty.apply(grad, target)
+
+    def _penalty_backward(grad_output: Tensor, grad: Tensor, norms: Tensor, target: float) -> Tensor:
+        if torch.compiler.is_compiling():
+            return torch.ops.gandyn.gradient_penalty_backward(grad_output, grad, norms, target)
+        return _PenaltyBackward.apply(grad_output, grad, norms, target)
 
 
 def _use_kernel(grad: Tensor, impl: str) -> bool:
@@ -165,7 +229,7 @@ def gradient_penalty(grad: Tensor, target: float = 1.0, *, return_norms: bool = 
     _check_grad(grad)
     target = float(target)
     if _use_kernel(grad, impl):
-        penalty, norms = torch.ops.gandyn.gradient_penalty(grad, target)
+        penalty, norms = _penalty(grad, target)
     else:
         penalty, norms = reference(grad, target)
     if check_finite and not torch.compiler.is_compiling() and not bool(torch.isfinite(penalty)):

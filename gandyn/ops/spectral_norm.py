@@ -22,6 +22,10 @@ for the device, else the pure-PyTorch references below, which are the specificat
 The backward of `normalize` is the fused op `spectral_norm_normalize_backward`, except
 under create_graph=True, where it is written with differentiable torch ops so that
 double backward works (gradgradcheck, WGAN-GP on a spectrally normalized critic).
+`normalize` also has a forward-mode formula (jvp), so torch.func.jvp of a game's vector
+field (forward-over-reverse Jacobian–vector products) runs through the kernels. Call the
+ops through this module: torch.ops.gandyn.* called directly have reverse mode only
+(torch.library.register_autograd), and forward-mode AD sees zero tangents through them.
 """
 from __future__ import annotations
 
@@ -179,6 +183,7 @@ def _register_compiled() -> None:
         _, sigmas = output
         ctx.n = len(weights)
         ctx.save_for_backward(*weights, *us, *vs, sigmas)
+        ctx.save_for_forward(*weights, *us, *vs, sigmas)
 
     def backward(ctx, grads, grad_sigmas):
         n = ctx.n
@@ -198,6 +203,52 @@ def _register_compiled() -> None:
         return list(dws), [None] * n, [None] * n
 
     torch.library.register_autograd("gandyn::spectral_norm_normalize", backward, setup_context=setup_context)
+
+    class Normalize(torch.autograd.Function):
+        """The op over flat arguments (n, *weights, *us, *vs), with a forward-mode formula too
+        (register_autograd covers reverse mode only)."""
+
+        @staticmethod
+        def forward(n, *tensors):
+            out, sigmas = torch.ops.gandyn.spectral_norm_normalize(*_split(n, tensors))
+            return (*out, sigmas)
+
+        @staticmethod
+        def setup_context(ctx, inputs, output):
+            n, *tensors = inputs
+            setup_context(ctx, _split(n, tensors), (output[:-1], output[-1]))
+
+        @staticmethod
+        def backward(ctx, *grads):
+            dws, _, _ = backward(ctx, list(grads[:-1]), grads[-1])
+            return (None, *dws) + (None,) * (2 * ctx.n)
+
+        @staticmethod
+        def jvp(ctx, _, *tangents):
+            # d sigma_i = u_i^T dW_i v_i,   d(W_i / sigma_i) = dW_i / sigma_i - W_i d sigma_i / sigma_i^2
+            n = ctx.n
+            saved = ctx.saved_tensors
+            weights, us, vs, sigmas = saved[:n], saved[n:2 * n], saved[2 * n:3 * n], saved[3 * n]
+            d_out, d_sigmas = [], []
+            for i, (w, u, v, dw) in enumerate(zip(weights, us, vs, tangents[:n])):
+                if dw is None:
+                    d_out.append(torch.zeros_like(w))
+                    d_sigmas.append(sigmas.new_zeros(()))
+                    continue
+                ds = torch.dot(u, torch.mv(_matrix(dw), v))
+                d_out.append(dw / sigmas[i] - w * (ds / sigmas[i].square()))
+                d_sigmas.append(ds)
+            return (*d_out, torch.stack(d_sigmas))
+
+    global _normalize_function
+    _normalize_function = Normalize
+
+
+def _split(n: int, tensors) -> tuple[list[Tensor], list[Tensor], list[Tensor]]:
+    return list(tensors[:n]), list(tensors[n:2 * n]), list(tensors[2 * n:3 * n])
+
+
+_normalize_function = None  # the autograd.Function above, once the extension is loaded
 
 
 if _ext.AVAILABLE:
@@ -225,6 +276,10 @@ def normalize(weights: Sequence[Tensor], us: Sequence[Tensor], vs: Sequence[Tens
     """(W_i / sigma_i for every layer, sigmas) with sigma_i = u_i^T W_i v_i, differentiable in the weights
     (twice and more) with u, v held constant."""
     if _use_kernel(weights):
-        out, sigmas = torch.ops.gandyn.spectral_norm_normalize(list(weights), list(us), list(vs))
-        return list(out), sigmas
+        if torch.compiler.is_compiling():  # traces the op with its registered autograd
+            out, sigmas = torch.ops.gandyn.spectral_norm_normalize(list(weights), list(us), list(vs))
+            return list(out), sigmas
+        _check_args("spectral_norm_normalize", weights, us, vs)  # before apply flattens the lists
+        *out, sigmas = _normalize_function.apply(len(weights), *weights, *us, *vs)
+        return out, sigmas
     return normalize_reference(weights, us, vs)

@@ -85,17 +85,32 @@ def test_gradcheck_and_gradgradcheck_of_the_ops(target):
 
 @needs_cpu_kernel
 @pytest.mark.parametrize("target", [0.0, 1.5])
-def test_hessian_vector_product_matches_closed_form(target):
+@pytest.mark.parametrize("mode", ["reverse-over-reverse", "forward-over-reverse"])
+def test_hessian_vector_product_matches_closed_form(target, mode):
     # Hessian of (1/B) Σ (n_i − t)²: block i is (2/B) [(1 − t/n_i) I + t g_i g_iᵀ / n_i³].
     g = torch.randn(3, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(3), requires_grad=True)
     v = torch.randn(3, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
-    (d,) = torch.autograd.grad(gp.gradient_penalty(g, target, impl="kernel"), g, create_graph=True)
-    (hv,) = torch.autograd.grad(d, g, grad_outputs=v)
+    if mode == "reverse-over-reverse":
+        (d,) = torch.autograd.grad(gp.gradient_penalty(g, target, impl="kernel"), g, create_graph=True)
+        (hv,) = torch.autograd.grad(d, g, grad_outputs=v)
+    else:  # torch.func.jvp of the gradient: the forward-mode formulas of the op and of its backward
+        grad_fn = torch.func.grad(lambda x: gp.gradient_penalty(x, target, impl="kernel"))
+        _, hv = torch.func.jvp(grad_fn, (g.detach(),), (v,))
     gn = g.detach().numpy()
     n = np.linalg.norm(gn, axis=1)
     expected = np.stack([(2 / 3) * ((1 - target / n[i]) * v[i].numpy() + target * gn[i] * (gn[i] @ v[i].numpy())
                                     / n[i] ** 3) for i in range(3)])
     np.testing.assert_allclose(hv.numpy(), expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("impl", BODIES)
+@pytest.mark.parametrize("target", [0.0, 1.3])
+def test_forward_mode_ad(impl, target):
+    # Forward mode of the penalty and norms, and forward-over-reverse (the jvp of the backward op).
+    g = torch.randn(5, 2, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(5), requires_grad=True)
+    f = lambda x: gp.gradient_penalty(x, target, return_norms=True, impl=impl)  # noqa: E731
+    assert torch.autograd.gradcheck(f, (g,), check_forward_ad=True)
+    assert torch.autograd.gradgradcheck(f, (g,), check_fwd_over_rev=True)
 
 
 @needs_cpu_kernel
@@ -225,6 +240,8 @@ def test_cuda_gradgradcheck_opcheck_and_non_contiguous():
     assert torch.autograd.gradcheck(f, (g,))
     assert torch.autograd.gradgradcheck(f, (g,))
     torch.library.opcheck(torch.ops.gandyn.gradient_penalty.default, (g, 1.0))
+    api = lambda x: gp.gradient_penalty(x, 1.0, return_norms=True, impl="kernel")  # noqa: E731
+    assert torch.autograd.gradgradcheck(api, (g,), check_fwd_over_rev=True)
     view = torch.randn(6, 8, 5, device="cuda").transpose(1, 2)
     assert gp.gradient_penalty(view, impl="kernel").item() == pytest.approx(
         gp.gradient_penalty(view, impl="reference").item(), rel=1e-5)

@@ -161,6 +161,21 @@ def test_gradcheck_and_gradgradcheck(body):
     assert torch.autograd.gradgradcheck(f, tuple(weights))
 
 
+@pytest.mark.parametrize("body", BODIES)
+def test_forward_mode_ad_of_the_public_api(body):
+    # sn.normalize dispatches to the device's kernel: forward mode and forward-over-reverse
+    # (torch.library's register_autograd gives the raw op reverse mode only).
+    weights, us, vs = random_layers([(3, 4), (2, 3, 2, 2), (5, 1)], torch.float64, device_of(body), 4)
+    weights = [w.requires_grad_(True) for w in weights]
+
+    def f(*ws):
+        out, sigmas = sn.normalize(list(ws), us, vs)
+        return (*out, sigmas)
+
+    assert torch.autograd.gradcheck(f, tuple(weights), check_forward_ad=True)
+    assert torch.autograd.gradgradcheck(f, tuple(weights), check_fwd_over_rev=True)
+
+
 @pytest.mark.parametrize("body", KERNEL_BODIES)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_fused_backward_matches_reference_autograd(body, dtype):

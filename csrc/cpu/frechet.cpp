@@ -168,7 +168,7 @@ at::Tensor pinv_sqrt(const at::Tensor& root) {
 // MKL builds.)
 at::Tensor cholesky_or_throw(const at::Tensor& a, const char* what) {
   auto [l, info] = at::linalg_cholesky_ex(a);
-  TORCH_CHECK_VALUE(info.max().item<int64_t>() == 0, "frechet_trace_sqrt(method='newton-schulz'): ", what,
+  TORCH_CHECK_VALUE(!(info != 0).any().item<bool>(), "frechet_trace_sqrt(method='newton-schulz'): ", what,
                     " must be positive definite; use method='eigh' for singular (rank-deficient) covariances");
   return l;
 }
@@ -212,7 +212,7 @@ Factor factor_sigma1(const at::Tensor& a1, const std::string& method, int64_t ma
                                                      : static_cast<double>(std::numeric_limits<float>::epsilon());
   const at::Tensor pivots = l.diagonal(0, -2, -1);
   const at::Tensor floor = a1.diagonal(0, -2, -1).amax(-1) * (eps * static_cast<double>(a1.size(-1)));
-  const bool definite = info.max().item<int64_t>() == 0 &&
+  const bool definite = !(info != 0).any().item<bool>() &&  // any/all: an empty batch is fine
                         (pivots.square().amin(-1) > floor).all().item<bool>();
   if (definite) return {l, at::zeros(a1.sizes().slice(0, a1.dim() - 2), a1.options()), true, {}, {}};
   auto [w1, v1] = eigen(a1, method, max_iter, /*vectors=*/true);

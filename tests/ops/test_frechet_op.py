@@ -201,6 +201,20 @@ def test_batch_matches_loop(method):
     np.testing.assert_allclose(tr.reshape(-1).numpy(), loop.numpy(), rtol=1e-12)
 
 
+@pytest.mark.parametrize("method", F.METHODS)
+@pytest.mark.parametrize("batch", [(0,), (2, 0)])
+def test_empty_batch_gives_empty_results(method, batch):
+    # A batch of no pairs is a batch: empty traces and gradients, as the reference gives.
+    s1 = torch.zeros(*batch, 4, 4, dtype=torch.float64, requires_grad=True)
+    s2 = torch.zeros(*batch, 4, 4, dtype=torch.float64)
+    tr, diagnostics = F.trace_sqrt(s1, s2, method)
+    ref, ref_diagnostics = F.trace_sqrt_reference(s1.detach(), s2, method)[:2]
+    assert tr.shape == ref.shape == batch and diagnostics.shape == ref_diagnostics.shape
+    (g,) = torch.autograd.grad(tr.sum(), s1)
+    assert g.shape == s1.shape
+    assert F.jacobi_eigh(s2)[0].shape == batch + (4,)
+
+
 @settings(deadline=None, max_examples=12)
 @given(d=st.integers(1, 12), batch=st.lists(st.integers(1, 3), max_size=2).map(tuple),
        dtype=st.sampled_from([torch.float32, torch.float64]), method=st.sampled_from(F.METHODS),

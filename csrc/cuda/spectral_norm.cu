@@ -12,6 +12,7 @@
 #include <ATen/cuda/CUDAContext.h>
 #include <ATen/ops/cat.h>
 #include <ATen/ops/empty.h>
+#include <ATen/ops/zeros.h>
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <torch/library.h>
@@ -84,17 +85,31 @@ __device__ inline void block_partial_to_slot(acc_t warp_value, acc_t* warp_parts
   }
 }
 
+// A non-finite ||s||^2 or ||t||^2 of any step fails the host check, as on the CPU:
+// after an overflow u and v can turn 0 and later steps finite again. The layer's first
+// block records it in layer_squares (zeroed; power_finalize_kernel keeps it).
+template <typename acc_t>
+__device__ inline void note_non_finite(acc_t square, acc_t* layer_square, bool first_block_of_layer) {
+  if (first_block_of_layer && !isfinite(square)) *layer_square = square;
+}
+
 // Half-step 1: s = W v for every row of every layer (one warp per row), with v the
 // input v (first step) or t / max(||t||, eps) of the previous step. Slots: ||s||^2.
 template <typename T, typename acc_t>
 __global__ void power_rows_kernel(const Table<T> tab, const T* __restrict__ t_prev, const acc_t* __restrict__ slots_t,
-                                  T* __restrict__ s, acc_t* __restrict__ slots_s, bool first, acc_t eps) {
+                                  T* __restrict__ s, acc_t* __restrict__ slots_s, acc_t* __restrict__ layer_squares,
+                                  bool first, acc_t eps) {
   __shared__ acc_t denominator;
   __shared__ acc_t warp_parts[kWarps];
   const int l = layer_of_block(tab.row_blocks, tab.n, blockIdx.x);
   if (threadIdx.x == 0) {
-    denominator = first ? acc_t(1)
-                        : sn::norm_denominator<acc_t>(sum_slots(slots_t, tab.col_blocks[l], tab.col_blocks[l + 1]), eps);
+    if (first) {
+      denominator = acc_t(1);
+    } else {
+      const acc_t square = sum_slots(slots_t, tab.col_blocks[l], tab.col_blocks[l + 1]);
+      note_non_finite(square, &layer_squares[2 * l + 1], static_cast<int>(blockIdx.x) == tab.row_blocks[l]);
+      denominator = sn::norm_denominator<acc_t>(square, eps);
+    }
   }
   __syncthreads();
   const int lane = threadIdx.x % 32;
@@ -120,12 +135,15 @@ __global__ void power_rows_kernel(const Table<T> tab, const T* __restrict__ t_pr
 // block, the block's warps splitting the rows. Slots: ||t||^2.
 template <typename T, typename acc_t>
 __global__ void power_cols_kernel(const Table<T> tab, const T* __restrict__ s, const acc_t* __restrict__ slots_s,
-                                  T* __restrict__ t, acc_t* __restrict__ slots_t, acc_t eps) {
+                                  T* __restrict__ t, acc_t* __restrict__ slots_t, acc_t* __restrict__ layer_squares,
+                                  acc_t eps) {
   __shared__ acc_t denominator;
   __shared__ acc_t parts[kWarps][kTileCols + 1];
   const int l = layer_of_block(tab.col_blocks, tab.n, blockIdx.x);
   if (threadIdx.x == 0) {
-    denominator = sn::norm_denominator<acc_t>(sum_slots(slots_s, tab.row_blocks[l], tab.row_blocks[l + 1]), eps);
+    const acc_t square = sum_slots(slots_s, tab.row_blocks[l], tab.row_blocks[l + 1]);
+    note_non_finite(square, &layer_squares[2 * l], static_cast<int>(blockIdx.x) == tab.col_blocks[l]);
+    denominator = sn::norm_denominator<acc_t>(square, eps);
   }
   __syncthreads();
   const int c = threadIdx.x % kTileCols;
@@ -154,7 +172,8 @@ __global__ void power_cols_kernel(const Table<T> tab, const T* __restrict__ s, c
 }
 
 // u = s / max(||s||, eps), v = t / max(||t||, eps): one block per layer; also writes
-// the layer's (||s||^2, ||t||^2) for the host's finiteness check.
+// the layer's (||s||^2, ||t||^2) for the host's finiteness check, unless an earlier
+// step left a non-finite one there.
 template <typename T, typename acc_t>
 __global__ void power_finalize_kernel(const Table<T> tab, const T* __restrict__ s, const acc_t* __restrict__ slots_s,
                                       const T* __restrict__ t, const acc_t* __restrict__ slots_t,
@@ -164,8 +183,8 @@ __global__ void power_finalize_kernel(const Table<T> tab, const T* __restrict__ 
   if (threadIdx.x == 0) {
     squares[0] = sum_slots(slots_s, tab.row_blocks[l], tab.row_blocks[l + 1]);
     squares[1] = sum_slots(slots_t, tab.col_blocks[l], tab.col_blocks[l + 1]);
-    layer_squares[2 * l] = squares[0];
-    layer_squares[2 * l + 1] = squares[1];
+    if (isfinite(layer_squares[2 * l])) layer_squares[2 * l] = squares[0];
+    if (isfinite(layer_squares[2 * l + 1])) layer_squares[2 * l + 1] = squares[1];
   }
   __syncthreads();
   const acc_t ds = sn::norm_denominator<acc_t>(squares[0], eps);
@@ -286,7 +305,9 @@ Table<T> make_table(const std::vector<at::Tensor>& w, size_t first, int n) {
     cb += ceil_div(tab.cols[k], kTileCols);
     eb += ceil_div(W.numel(), kElemsPerBlock);
   }
-  TORCH_CHECK(eb < (int64_t{1} << 31) - 1, "spectral_norm (CUDA): too many weight entries for one launch");
+  // Each total is a launch's gridDim.x and an int in the table.
+  TORCH_CHECK(std::max({rb, cb, eb}) < (int64_t{1} << 31) - 1,
+              "spectral_norm (CUDA): too many weight rows, columns or entries for one launch");
   tab.row_blocks[n] = static_cast<int>(rb);
   tab.col_blocks[n] = static_cast<int>(cb);
   tab.elem_blocks[n] = static_cast<int>(eb);
@@ -346,16 +367,18 @@ std::tuple<std::vector<at::Tensor>, std::vector<at::Tensor>> power_iteration_cud
       const int row_blocks = tab.row_blocks[n];
       const int col_blocks = tab.col_blocks[n];
       at::Tensor slots = at::empty({row_blocks + col_blocks}, w[0].options().dtype(acc_dtype));
-      at::Tensor layer_squares = at::empty({2 * n}, w[0].options().dtype(acc_dtype));
+      at::Tensor layer_squares = at::zeros({2 * n}, w[0].options().dtype(acc_dtype));
       acc_t* slots_s = slots.mutable_data_ptr<acc_t>();
       acc_t* slots_t = slots_s + row_blocks;
       const acc_t e = static_cast<acc_t>(eps);
       for (int64_t it = 0; it < n_power_iterations; ++it) {
         power_rows_kernel<scalar_t, acc_t><<<row_blocks, kThreads, 0, stream>>>(
-            tab, t.const_data_ptr<scalar_t>(), slots_t, s.mutable_data_ptr<scalar_t>(), slots_s, it == 0, e);
+            tab, t.const_data_ptr<scalar_t>(), slots_t, s.mutable_data_ptr<scalar_t>(), slots_s,
+            layer_squares.mutable_data_ptr<acc_t>(), it == 0, e);
         C10_CUDA_KERNEL_LAUNCH_CHECK();
         power_cols_kernel<scalar_t, acc_t><<<col_blocks, kThreads, 0, stream>>>(
-            tab, s.const_data_ptr<scalar_t>(), slots_s, t.mutable_data_ptr<scalar_t>(), slots_t, e);
+            tab, s.const_data_ptr<scalar_t>(), slots_s, t.mutable_data_ptr<scalar_t>(), slots_t,
+            layer_squares.mutable_data_ptr<acc_t>(), e);
         C10_CUDA_KERNEL_LAUNCH_CHECK();
       }
       power_finalize_kernel<scalar_t, acc_t><<<n, kThreads, 0, stream>>>(

@@ -11,7 +11,9 @@ and the normalization, with u, v held constant (no gradient flows through them):
     sigma = u^T W v,    W_sn = W / sigma,
     dL/dW = G / sigma + (g_sigma - <G, W> / sigma^2) u v^T      (G = dL/dW_sn, g_sigma = dL/dsigma)
 
-Public API (lists hold one entry per layer, all of one dtype and device):
+Public API (lists hold one entry per layer, all of one dtype and device; the kernels and the
+references take float32/float64, and the functions below also float16/bfloat16, which they
+compute in float32):
 
     power_iteration(weights, us, vs, n_power_iterations=1, eps=1e-12) -> (us, vs)   no gradient
     normalize(weights, us, vs) -> (normalized, sigmas)                               differentiable in weights
@@ -43,12 +45,16 @@ __all__ = ["power_iteration", "normalize", "power_iteration_reference", "normali
 
 
 # ---------------------------------------------------------------- input checks
-def _check_weights(op: str, weights: Sequence[Tensor]) -> None:
+_KERNEL_DTYPES = (torch.float32, torch.float64)
+
+
+def _check_weights(op: str, weights: Sequence[Tensor], dtypes: tuple = _KERNEL_DTYPES) -> None:
     if len(weights) == 0:
         raise ValueError(f"{op}: weights must be a non-empty list of tensors")
     dtype, device = weights[0].dtype, weights[0].device
-    if dtype not in (torch.float32, torch.float64):
-        raise TypeError(f"{op}: weights must be float32 or float64, got weights[0] of {dtype}")
+    if dtype not in dtypes:
+        names = " or ".join(str(d).removeprefix("torch.") for d in dtypes)
+        raise TypeError(f"{op}: weights must be {names}, got weights[0] of {dtype}")
     for i, w in enumerate(weights):
         if w.dim() < 2:
             raise ValueError(f"{op}: weights[{i}] must have at least 2 dimensions (read as W.flatten(1)), "
@@ -82,8 +88,8 @@ def _check_vectors(op: str, name: str, vecs: Sequence[Tensor], weights: Sequence
                              f"(spectral normalization differentiates W / (u^T W v) in W only)")
 
 
-def _check_args(op: str, weights, us, vs) -> None:
-    _check_weights(op, weights)
+def _check_args(op: str, weights, us, vs, dtypes: tuple = _KERNEL_DTYPES) -> None:
+    _check_weights(op, weights, dtypes)
     _check_vectors(op, "us", us, weights, rows=True)
     _check_vectors(op, "vs", vs, weights, rows=False)
 
@@ -256,6 +262,19 @@ if _ext.AVAILABLE:
 
 
 # ---------------------------------------------------------------- public API
+# float16/bfloat16 layers are computed in float32 and rounded back once: the power
+# iteration's norms and u^T W v would lose most of their digits accumulated in 8 or 11 bits.
+_LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+
+def _low_precision(weights: Sequence[Tensor]) -> bool:
+    return len(weights) > 0 and weights[0].dtype in _LOW_PRECISION
+
+
+def _float32(tensors: Sequence[Tensor]) -> list[Tensor]:
+    return [t.float() if t.dtype in _LOW_PRECISION else t for t in tensors]
+
+
 def _use_kernel(weights: Sequence[Tensor]) -> bool:
     return len(weights) > 0 and _ext.has_kernel(weights[0].device)
 
@@ -264,8 +283,13 @@ def _use_kernel(weights: Sequence[Tensor]) -> bool:
 def power_iteration(weights: Sequence[Tensor], us: Sequence[Tensor], vs: Sequence[Tensor],
                     n_power_iterations: int = 1, eps: float = 1e-12) -> tuple[list[Tensor], list[Tensor]]:
     """New (us, vs) of every layer after `n_power_iterations` power-iteration steps (fresh tensors;
-    the inputs are left alone: copy them into buffers with Tensor.copy_ to update in place)."""
+    the inputs are left alone: copy them into buffers with Tensor.copy_ to update in place).
+    float16/bfloat16 layers are computed in float32; the results have the inputs' dtype."""
     weights = [w.detach() for w in weights]
+    if _low_precision(weights):
+        _check_args("spectral_norm_power_iteration", weights, us, vs, _LOW_PRECISION + _KERNEL_DTYPES)
+        u, v = power_iteration(_float32(weights), _float32(us), _float32(vs), n_power_iterations, eps)
+        return [x.to(weights[0].dtype) for x in u], [x.to(weights[0].dtype) for x in v]
     if _use_kernel(weights):
         u, v = torch.ops.gandyn.spectral_norm_power_iteration(weights, list(us), list(vs), n_power_iterations, eps)
         return list(u), list(v)
@@ -274,7 +298,12 @@ def power_iteration(weights: Sequence[Tensor], us: Sequence[Tensor], vs: Sequenc
 
 def normalize(weights: Sequence[Tensor], us: Sequence[Tensor], vs: Sequence[Tensor]) -> tuple[list[Tensor], Tensor]:
     """(W_i / sigma_i for every layer, sigmas) with sigma_i = u_i^T W_i v_i, differentiable in the weights
-    (twice and more) with u, v held constant."""
+    (twice and more, reverse and forward mode) with u, v held constant. float16/bfloat16 layers are
+    computed in float32; the results have the inputs' dtype."""
+    if _low_precision(weights):
+        _check_args("spectral_norm_normalize", weights, us, vs, _LOW_PRECISION + _KERNEL_DTYPES)
+        out, sigmas = normalize(_float32(weights), _float32(us), _float32(vs))
+        return [x.to(weights[0].dtype) for x in out], sigmas.to(weights[0].dtype)
     if _use_kernel(weights):
         if torch.compiler.is_compiling():  # traces the op with its registered autograd
             out, sigmas = torch.ops.gandyn.spectral_norm_normalize(list(weights), list(us), list(vs))

@@ -257,6 +257,25 @@ def test_float32_matches_torch():
         torch.testing.assert_close(b[k], a[k], rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_module_tracks_torch_in_float64(dtype):
+    # A half-precision discriminator (buffers in its dtype, computed in float32) against
+    # torch's parametrization of the same values in float64, over three training steps.
+    base = make_discriminator().to(dtype)
+    ref = torch_sn(copy.deepcopy(base).double())
+    ours = spectral_norm(copy.deepcopy(base), layer_types=LAYER_TYPES)
+    ours.load_state_dict({k: v.to(dtype) for k, v in ref.state_dict().items()})
+    x = batch(0).to(dtype)
+    tol = dict(rtol=8 * torch.finfo(dtype).eps, atol=8 * torch.finfo(dtype).eps)
+    for _ in range(3):
+        out = ours(x)
+        assert out.dtype == dtype
+        torch.testing.assert_close(out.double(), ref(x.double()), **tol)
+    for k, v in ref.state_dict().items():
+        assert ours.state_dict()[k].dtype == dtype
+        torch.testing.assert_close(ours.state_dict()[k].double(), v, **tol, msg=k)
+
+
 def test_errors():
     with pytest.raises(ValueError, match="has no submodule of types"):
         spectral_norm(nn.Sequential(nn.ReLU()))

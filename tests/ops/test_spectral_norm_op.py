@@ -226,6 +226,32 @@ def test_public_api_dispatches_and_leaves_buffers_alone(body):
     torch.testing.assert_close(sig, sig2, **tol(torch.float64))
 
 
+@pytest.mark.parametrize("body", KERNEL_BODIES)
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_layers_match_float64_to_one_rounding(body, dtype):
+    # The public API computes float16/bfloat16 layers in float32 and rounds once: every output
+    # is the float64 result of the same (rounded) inputs to about one unit of the last place.
+    dev = device_of(body)
+    weights, us, vs = random_layers([(8, 5), (4, 3, 3, 3), (6, 1)], torch.float64, dev, 12)
+    low = [x.to(dtype) for x in weights], [x.to(dtype) for x in us], [x.to(dtype) for x in vs]
+    exact = [[x.double() for x in xs] for xs in low]
+    unit = torch.finfo(dtype).eps  # 2^-10 (float16), 2^-7 (bfloat16): twice the rounding of one result
+    u, v = sn.power_iteration(*low, 2)
+    ru, rv = sn.power_iteration_reference(*exact, 2)
+    out, sigmas = sn.normalize(*low)
+    rout, rsig = sn.normalize_reference(*exact)
+    for a, b in zip(u + v + out + [sigmas], ru + rv + rout + [rsig]):
+        assert a.dtype == dtype
+        torch.testing.assert_close(a.double(), b, rtol=unit, atol=unit * b.abs().max().item())
+    weights32 = [w.float().requires_grad_(True) for w in low[0]]
+    grads = torch.autograd.grad(sum((x.double() * x.double()).sum() for x in sn.normalize(
+        [w.to(dtype) for w in weights32], low[1], low[2])[0]), weights32)
+    ref = torch.autograd.grad(sum((x * x).sum() for x in sn.normalize_reference(
+        [w.double() for w in weights32], exact[1], exact[2])[0]), weights32)
+    for a, b in zip(grads, ref):
+        torch.testing.assert_close(a.double(), b.double(), rtol=4 * unit, atol=4 * unit * b.abs().max().item())
+
+
 # ---------------------------------------------------------------- errors
 ERRORS = (ValueError, TypeError, RuntimeError)
 
@@ -248,6 +274,8 @@ def test_bad_lists_and_shapes_name_the_argument(body):
         normalize(body, [weights[0], weights[1].float()], us, vs)
     with pytest.raises(ERRORS, match=r"weights must be float32 or float64"):
         normalize(body, [w.long() for w in weights], us, vs)
+    with pytest.raises(ERRORS, match=r"all weights must share one dtype"):  # the public API's float32 path
+        sn.normalize([weights[0].half(), weights[1].bfloat16()], [u.half() for u in us], [v.half() for v in vs])
     with pytest.raises(ERRORS, match=r"n_power_iterations must be >= 0"):
         power_iteration(body, weights, us, vs, -1)
 

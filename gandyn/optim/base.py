@@ -280,8 +280,31 @@ class GameOptimizer(Optimizer):
             for p, v in zip(ps, values):
                 self.state[p][key] = v.detach().clone()
 
+    def remember(self, k: int, key: str, step: list[Tensor]) -> None:
+        """Store a step of base_step as state `key` of group k. A step that base_step wrote
+        into the group's spare buffers is swapped in rather than copied (the old state
+        becomes the spare): no pass over the parameters."""
+        spares = self.__dict__.setdefault("_spares", {})
+        old = self.get_state(k, key)
+        if self._diff is None and old is not None and step is spares.get(k):
+            for p, x in zip(self.param_groups[k]["params"], step):
+                self.state[p][key] = x
+            spares[k] = old
+        else:
+            self.set_state(k, key, step)
+
+    def _spare(self, k: int) -> list[Tensor]:
+        """Group k's spare buffers (contents undefined), for base_step to write a step into."""
+        spares = self.__dict__.setdefault("_spares", {})
+        ps = self.param_groups[k]["params"]
+        if k not in spares or any(x.shape != p.shape for x, p in zip(spares[k], ps)):
+            spares[k] = [torch.empty_like(p, memory_format=torch.contiguous_format) for p in ps]
+        return spares[k]
+
     def base_step(self, k: int, d: Sequence[Tensor]) -> list[Tensor]:
-        """The base optimizer's step s for direction d on group k (advances its state)."""
+        """The base optimizer's step s for direction d on group k (advances its state).
+        With Adam outside differentiable mode s lives in the group's spare buffers: it is
+        valid until the next base_step of group k, unless `remember` takes it."""
         g = self.param_groups[k]
         d = list(d)
         inplace = self._diff is None
@@ -299,27 +322,32 @@ class GameOptimizer(Optimizer):
                 self.set_state(k, "momentum_buffer", torch._foreach_add(torch._foreach_mul(buf, mu), d))
             return self.get_state(k, "momentum_buffer")
         # Adam
+        if inplace:
+            # torch's fused Adam kernel subtracts lr·s from its "params": on zeros with lr = −1
+            # it leaves s itself, in one pass where the foreach arithmetic below takes seven.
+            s = self._spare(k)
+            torch._foreach_zero_(s)
+            self._fused_adam(k, s, d, lr=-1.0)
+            return s
         b1, b2 = g["betas"]
         m, v, t = self._adam_state(k)
-        if inplace:
-            torch._foreach_lerp_(m, d, 1 - b1)
-            torch._foreach_mul_(v, b2)
-            torch._foreach_addcmul_(v, d, d, value=1 - b2)
-        else:
-            m = torch._foreach_lerp(m, d, 1 - b1)
-            v = torch._foreach_addcmul(torch._foreach_mul(v, b2), d, d, value=1 - b2)
-            self.set_state(k, "exp_avg", m)
-            self.set_state(k, "exp_avg_sq", v)
+        m = torch._foreach_lerp(m, d, 1 - b1)
+        v = torch._foreach_addcmul(torch._foreach_mul(v, b2), d, d, value=1 - b2)
+        self.set_state(k, "exp_avg", m)
+        self.set_state(k, "exp_avg_sq", v)
         # m̂/(√v̂ + eps) = (bc2/bc1) · m/(√v + eps·bc2): one pass fewer than dividing by each
         bc1, bc2 = 1 - b1 ** t, math.sqrt(1 - b2 ** t)
-        denom = torch._foreach_sqrt(v)
-        if inplace:
-            torch._foreach_add_(denom, g["eps"] * bc2)
-            s = torch._foreach_div(m, denom)
-            torch._foreach_mul_(s, bc2 / bc1)
-            return s
-        denom = torch._foreach_add(denom, g["eps"] * bc2)
+        denom = torch._foreach_add(torch._foreach_sqrt(v), g["eps"] * bc2)
         return torch._foreach_mul(torch._foreach_div(m, denom), bc2 / bc1)
+
+    def _fused_adam(self, k: int, params: list[Tensor], d: list[Tensor], lr: float) -> None:
+        """params ← params − lr · s with s group k's Adam step for direction d (advances its state):
+        torch's fused kernel, the same arithmetic as base_step's differentiable path up to rounding."""
+        g = self.param_groups[k]
+        m, v, t = self._adam_state(k)
+        steps = [torch.tensor(float(t), dtype=torch.float32, device=p.device) for p in params]
+        torch._fused_adam_(params, d, m, v, [], steps, lr=lr, beta1=g["betas"][0], beta2=g["betas"][1],
+                           weight_decay=0.0, eps=g["eps"], amsgrad=False, maximize=False)
 
     def _adam_state(self, k: int) -> tuple[list[Tensor], list[Tensor], int]:
         """Group k's Adam moments, and its step count advanced by one."""
@@ -338,14 +366,7 @@ class GameOptimizer(Optimizer):
         """θ_k ← θ_k − lr · base(d)."""
         g = self.param_groups[k]
         if g["base"] == "adam" and self._diff is None:
-            # torch's fused Adam kernel: one pass instead of ~9 foreach passes (the same
-            # arithmetic up to rounding; base_step computes s explicitly where a method
-            # needs it, and in differentiable mode)
-            m, v, t = self._adam_state(k)
-            steps = [torch.tensor(float(t), dtype=torch.float32, device=p.device) for p in g["params"]]
-            torch._fused_adam_(g["params"], list(d), m, v, [], steps, lr=g["lr"], beta1=g["betas"][0],
-                               beta2=g["betas"][1], weight_decay=0.0, eps=g["eps"], amsgrad=False,
-                               maximize=False)
+            self._fused_adam(k, g["params"], list(d), lr=g["lr"])  # θ − lr·s in one pass
             return
         self.add_to_params(k, self.base_step(k, d), -g["lr"])
 

@@ -31,5 +31,5 @@ class ExtragradientPast(GameOptimizer):
         for k in range(len(self.param_groups)):
             s = self.base_step(k, v_half[k])
             self.add_to_params(k, s, -self.param_groups[k]["lr"])
-            self.set_state(k, "past_step", s)
+            self.remember(k, "past_step", s)
         return losses

@@ -24,5 +24,5 @@ class Optimistic(GameOptimizer):
             past = self.get_state(k, "past_step")
             self.add_to_params(k, s, -2 * g["lr"])
             self.add_to_params(k, s if past is None else past, g["lr"])
-            self.set_state(k, "past_step", s)
+            self.remember(k, "past_step", s)
         return losses

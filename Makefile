@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEPS := $(VENV)/.deps
 
-.PHONY: build test demo figures bench clean
+.PHONY: build test demo figures bench device-check clean
 
 $(DEPS): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -33,6 +33,20 @@ figures: build
 
 bench: build
 	$(BIN)/gandyn bench
+
+# On a machine with a GPU and torch already installed, offline (the lent device):
+# build in place with that torch, run the CUDA tests, again under compute-sanitizer,
+# and the benchmarks. Every stage runs even if one before failed; the outputs land in
+# device-check/ (record the numbers in BENCHMARKS.md).
+device-check: SHELL := /bin/bash -o pipefail
+device-check:
+	GANDYN_CUDA=1 $(PY) setup.py -q build_ext --inplace
+	mkdir -p device-check
+	-nvidia-smi > device-check/nvidia-smi.txt
+	-$(PY) -m pytest -q -p no:cacheprovider -m cuda tests 2>&1 | tee device-check/pytest-cuda.txt
+	-compute-sanitizer --tool memcheck --error-exitcode 1 $(PY) -m pytest -q -p no:cacheprovider -m cuda \
+		tests/ops 2>&1 | tee device-check/memcheck.txt
+	-$(PY) -m gandyn.cli bench --json device-check/bench.json 2>&1 | tee device-check/bench.txt
 
 clean:
 	rm -rf build *.egg-info gandyn/_C*.so

@@ -20,7 +20,9 @@ Methods:
   "eigh"           ATen's linalg.eigh (LAPACK / cuSOLVER): the exact default.
   "jacobi"         our batched parallel-order cyclic Jacobi eigensolver
                    (`gandyn::frechet_jacobi_eigh`, CPU and CUDA kernels sharing
-                   csrc/frechet.h); max_iter = sweeps. For batches of small and medium d.
+                   csrc/frechet.h); max_iter = sweeps. For batches of small and medium d
+                   (one thread block per matrix on CUDA, which takes d <= 2048; the CPU
+                   kernel takes d <= 8192). At d = 2048 use "eigh".
   "newton-schulz"  Σ₁ = L Lᵀ (Cholesky), then coupled Newton–Schulz in float32 for
                    sqrt(Lᵀ Σ₂ L) (same eigenvalues as Σ₁Σ₂) and one Newton step
                    X <- (X + X⁻¹A)/2 in the input dtype, after which Tr X is accurate to

@@ -33,12 +33,9 @@ import torch
 from torch import Tensor
 
 from gandyn.ops import gradient_penalty as gp_op
+from gandyn.ops.autograd_function import inside_torch_func_transform
 
 KINDS = ("wgan-gp", "r1", "r2")
-
-
-def _inside_torch_func_transform() -> bool:
-    return torch._C._functorch.peek_interpreter_stack() is not None
 
 
 def _checked_sum(D: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
@@ -52,7 +49,7 @@ def _checked_sum(D: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
 def input_gradient(D: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
     """∇ₓD at each sample of x (B, ...), kept differentiable w.r.t. D's parameters
     (and w.r.t. whatever x itself depends on, when x carries a graph)."""
-    if _inside_torch_func_transform():
+    if inside_torch_func_transform():
         # autograd.grad cannot run inside torch.func transforms (requires_grad_ is refused
         # there), and torch.func.grad cannot run D's in-place buffer updates (BatchNorm's
         # running statistics) outside them: each path where the other fails.

@@ -29,6 +29,7 @@ import torch
 from torch import Tensor
 
 from gandyn import _ext
+from gandyn.ops.autograd_function import function_for
 
 IMPLS = ("auto", "kernel", "reference")
 
@@ -165,37 +166,11 @@ if _ext.AVAILABLE and hasattr(torch.ops.gandyn, "gradient_penalty"):
     torch.library.register_autograd("gandyn::gradient_penalty_backward", _backward_backward,
                                     setup_context=_setup_backward)
 
-    class _Penalty(torch.autograd.Function):
-        """The op with its forward-mode formula too (register_autograd covers reverse mode only)."""
-
-        @staticmethod
-        def forward(grad: Tensor, target: float):
-            return torch.ops.gandyn.gradient_penalty(grad, target)
-
-        setup_context = staticmethod(_setup_forward)
-        backward = staticmethod(_backward_forward)
-        jvp = staticmethod(_jvp_forward)
-
-    class _PenaltyBackward(torch.autograd.Function):
-        @staticmethod
-        def forward(grad_output: Tensor, grad: Tensor, norms: Tensor, target: float):
-            return torch.ops.gandyn.gradient_penalty_backward(grad_output, grad, norms, target)
-
-        setup_context = staticmethod(_setup_backward)
-        backward = staticmethod(_backward_backward)
-        jvp = staticmethod(_jvp_backward)
-
-    def _penalty(grad: Tensor, target: float) -> tuple[Tensor, Tensor]:
-        # torch.compile traces the op and its registered autograd; eager runs the Function,
-        # which adds forward mode.
-        if torch.compiler.is_compiling():
-            return torch.ops.gandyn.gradient_penalty(grad, target)
-        return _Penalty.apply(grad, target)
-
-    def _penalty_backward(grad_output: Tensor, grad: Tensor, norms: Tensor, target: float) -> Tensor:
-        if torch.compiler.is_compiling():
-            return torch.ops.gandyn.gradient_penalty_backward(grad_output, grad, norms, target)
-        return _PenaltyBackward.apply(grad_output, grad, norms, target)
+    # Reverse mode, torch.autograd.forward_ad and torch.func transforms alike (autograd_function.py).
+    _penalty = function_for("gradient_penalty", torch.ops.gandyn.gradient_penalty, _setup_forward,
+                            _backward_forward, _jvp_forward)
+    _penalty_backward = function_for("gradient_penalty_backward", torch.ops.gandyn.gradient_penalty_backward,
+                                     _setup_backward, _backward_backward, _jvp_backward)
 
 
 def _use_kernel(grad: Tensor, impl: str) -> bool:

@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from gandyn import _ext
+from gandyn.ops.autograd_function import function_for
 
 __all__ = ["power_iteration", "normalize", "power_iteration_reference", "normalize_reference",
            "normalize_backward_reference"]
@@ -210,51 +211,45 @@ def _register_compiled() -> None:
 
     torch.library.register_autograd("gandyn::spectral_norm_normalize", backward, setup_context=setup_context)
 
-    class Normalize(torch.autograd.Function):
-        """The op over flat arguments (n, *weights, *us, *vs), with a forward-mode formula too
-        (register_autograd covers reverse mode only)."""
+    def normalize_flat(n, *tensors):
+        out, sigmas = torch.ops.gandyn.spectral_norm_normalize(*_split(n, tensors))
+        return (*out, sigmas)
 
-        @staticmethod
-        def forward(n, *tensors):
-            out, sigmas = torch.ops.gandyn.spectral_norm_normalize(*_split(n, tensors))
-            return (*out, sigmas)
+    def setup_context_flat(ctx, inputs, output):
+        n, *tensors = inputs
+        setup_context(ctx, _split(n, tensors), (output[:-1], output[-1]))
 
-        @staticmethod
-        def setup_context(ctx, inputs, output):
-            n, *tensors = inputs
-            setup_context(ctx, _split(n, tensors), (output[:-1], output[-1]))
+    def backward_flat(ctx, *grads):
+        dws, _, _ = backward(ctx, list(grads[:-1]), grads[-1])
+        return (None, *dws) + (None,) * (2 * ctx.n)
 
-        @staticmethod
-        def backward(ctx, *grads):
-            dws, _, _ = backward(ctx, list(grads[:-1]), grads[-1])
-            return (None, *dws) + (None,) * (2 * ctx.n)
+    def jvp_flat(ctx, _, *tangents):
+        # d sigma_i = u_i^T dW_i v_i,   d(W_i / sigma_i) = dW_i / sigma_i - W_i d sigma_i / sigma_i^2
+        n = ctx.n
+        saved = ctx.saved_tensors
+        weights, us, vs, sigmas = saved[:n], saved[n:2 * n], saved[2 * n:3 * n], saved[3 * n]
+        d_out, d_sigmas = [], []
+        for i, (w, u, v, dw) in enumerate(zip(weights, us, vs, tangents[:n])):
+            if dw is None:
+                d_out.append(torch.zeros_like(w))
+                d_sigmas.append(sigmas.new_zeros(()))
+                continue
+            ds = torch.dot(u, torch.mv(_matrix(dw), v))
+            d_out.append(dw / sigmas[i] - w * (ds / sigmas[i].square()))
+            d_sigmas.append(ds)
+        return (*d_out, torch.stack(d_sigmas))
 
-        @staticmethod
-        def jvp(ctx, _, *tangents):
-            # d sigma_i = u_i^T dW_i v_i,   d(W_i / sigma_i) = dW_i / sigma_i - W_i d sigma_i / sigma_i^2
-            n = ctx.n
-            saved = ctx.saved_tensors
-            weights, us, vs, sigmas = saved[:n], saved[n:2 * n], saved[2 * n:3 * n], saved[3 * n]
-            d_out, d_sigmas = [], []
-            for i, (w, u, v, dw) in enumerate(zip(weights, us, vs, tangents[:n])):
-                if dw is None:
-                    d_out.append(torch.zeros_like(w))
-                    d_sigmas.append(sigmas.new_zeros(()))
-                    continue
-                ds = torch.dot(u, torch.mv(_matrix(dw), v))
-                d_out.append(dw / sigmas[i] - w * (ds / sigmas[i].square()))
-                d_sigmas.append(ds)
-            return (*d_out, torch.stack(d_sigmas))
-
-    global _normalize_function
-    _normalize_function = Normalize
+    # The op over flat arguments (n, *weights, *us, *vs), with forward mode too (autograd_function.py).
+    global _normalize_flat
+    _normalize_flat = function_for("spectral_norm_normalize", normalize_flat, setup_context_flat, backward_flat,
+                                   jvp_flat)
 
 
 def _split(n: int, tensors) -> tuple[list[Tensor], list[Tensor], list[Tensor]]:
     return list(tensors[:n]), list(tensors[n:2 * n]), list(tensors[2 * n:3 * n])
 
 
-_normalize_function = None  # the autograd.Function above, once the extension is loaded
+_normalize_flat = None  # set by _register_compiled
 
 
 if _ext.AVAILABLE:
@@ -305,10 +300,8 @@ def normalize(weights: Sequence[Tensor], us: Sequence[Tensor], vs: Sequence[Tens
         out, sigmas = normalize(_float32(weights), _float32(us), _float32(vs))
         return [x.to(weights[0].dtype) for x in out], sigmas.to(weights[0].dtype)
     if _use_kernel(weights):
-        if torch.compiler.is_compiling():  # traces the op with its registered autograd
-            out, sigmas = torch.ops.gandyn.spectral_norm_normalize(list(weights), list(us), list(vs))
-            return list(out), sigmas
-        _check_args("spectral_norm_normalize", weights, us, vs)  # before apply flattens the lists
-        *out, sigmas = _normalize_function.apply(len(weights), *weights, *us, *vs)
+        if len(us) != len(weights) or len(vs) != len(weights):  # before the lists are flattened
+            _check_args("spectral_norm_normalize", weights, us, vs)
+        *out, sigmas = _normalize_flat(len(weights), *weights, *us, *vs)
         return out, sigmas
     return normalize_reference(weights, us, vs)

@@ -9,9 +9,14 @@ needed: the Jacobian is a property of the game at a point), and prints:
   (torch.func.jvp over torch.func.vjp) and in reverse mode (double backward),
   and of one Jᵀw, each relative to the gradient evaluation,
 - the top-k eigenvalues of J by magnitude (ARPACK Arnoldi), the number of
-  products and the wall time.
+  products and the wall time (-k 0 skips them).
 
-    .venv/bin/python experiments/diagnostics_scale.py [--batch 16] [-k 20] [--tol 1e-3]
+--sn-r1 GAMMA puts the fused ops in the game: D spectrally normalized
+(gandyn.nn.spectral_norm, eval mode so the field is one function of θ) and the R1
+penalty γ/2·E‖∇ₓD‖² (gandyn.nn.gradient_penalty) on D's loss, so J u runs through
+both kernels' forward-mode formulas (forward mode) or their double backward (reverse).
+
+    .venv/bin/python experiments/diagnostics_scale.py [--batch 16] [-k 20] [--tol 1e-3] [--sn-r1 GAMMA]
 """
 from __future__ import annotations
 
@@ -26,6 +31,8 @@ from torch import nn
 from gandyn.bench.timing import median_ms
 from gandyn.diagnostics import JacobianOperator, jacobian_eigvals
 from gandyn.games import GANGame
+from gandyn.nn import spectral_norm
+from gandyn.nn.penalties import gradient_penalty
 
 
 def dcgan_generator(z_dim: int = 100, width: int = 64) -> nn.Module:
@@ -58,6 +65,8 @@ def main() -> None:
     p.add_argument("--tol", type=float, default=1e-3, help="ARPACK relative tolerance")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds")
+    p.add_argument("--sn-r1", type=float, default=None, metavar="GAMMA",
+                   help="spectrally normalized D with the R1 penalty of weight GAMMA")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -67,9 +76,15 @@ def main() -> None:
     real = torch.tanh(2 * nn.functional.interpolate(torch.randn(args.batch, 3, 8, 8, generator=g), size=32,
                                                     mode="bilinear", align_corners=False))
     z = torch.randn(args.batch, 100, generator=g)
-    game = GANGame(G, D, lambda b: real, lambda b: z, loss="non-saturating", batch_size=args.batch)
+    regularizer = None
+    if args.sn_r1 is not None:
+        D = spectral_norm(D).eval()
+        regularizer = functools.partial(gradient_penalty, kind="r1", weight=args.sn_r1)
+    game = GANGame(G, D, lambda b: real, lambda b: z, loss="non-saturating", batch_size=args.batch,
+                   d_regularizer=regularizer)
     n_g, n_d = (sum(t.numel() for t in ps) for ps in game.players)
-    print(f"DCGAN pair, 32x32, batch {args.batch}: G {n_g:,} + D {n_d:,} = {n_g + n_d:,} parameters, "
+    extra = "" if args.sn_r1 is None else f", D spectrally normalized with R1 (γ = {args.sn_r1:g})"
+    print(f"DCGAN pair, 32x32, batch {args.batch}: G {n_g:,} + D {n_d:,} = {n_g + n_d:,} parameters{extra}, "
           f"{torch.get_num_threads()} CPU threads")
 
     u = torch.randn(n_g + n_d, generator=g)
@@ -92,6 +107,8 @@ def main() -> None:
     print(f"forward vs reverse J u, relative difference: {float((ju_f - ju_r).norm() / ju_r.norm()):.2e}")
 
     del ops  # free their graphs
+    if args.k == 0:
+        return
     op = JacobianOperator(game)  # mode="auto": the faster of the two on this game
     op.mode  # noqa: B018  (decide the mode now, outside the timed solve)
     matvec = op.matvec

@@ -298,7 +298,7 @@ class GameOptimizer(Optimizer):
         spares = self.__dict__.setdefault("_spares", {})
         ps = self.param_groups[k]["params"]
         if k not in spares or any(x.shape != p.shape for x, p in zip(spares[k], ps)):
-            spares[k] = [torch.empty_like(p, memory_format=torch.contiguous_format) for p in ps]
+            spares[k] = [torch.empty_like(p) for p in ps]  # the layout of p, m and v
         return spares[k]
 
     def base_step(self, k: int, d: Sequence[Tensor]) -> list[Tensor]:

@@ -6,6 +6,8 @@ Rows:
   batch BxD <method>      B pairs at once vs a Python loop over torch.linalg.eigvals(Σ₁Σ₂)
                           (the non-symmetric product); rel_err of both against a float64
                           scipy.linalg.sqrtm reference, computed once, untimed.
+  trace_sqrt fwd+bwd BxD  Tr sqrt(Σ₁Σ₂) and its gradient in both covariances (our closed form)
+                          vs autograd through eigh of sqrt(Σ₁) Σ₂ sqrt(Σ₁); rel_err of the gradients.
   reference BxD           FrechetReference.score (sqrt(Σ_ref) cached) vs frechet_distance.
   features n=N d=D        frechet_distance_from_features (n < d) vs the covariance form.
 
@@ -23,7 +25,7 @@ import torch
 
 from gandyn.bench import timing
 from gandyn.metrics import FrechetReference, frechet_distance, frechet_distance_from_features
-from gandyn.ops.frechet import METHODS
+from gandyn.ops.frechet import METHODS, trace_sqrt
 
 SUITE = "frechet"
 
@@ -50,6 +52,13 @@ def _stats(batch: int, n: int, d: int, seed: int, shift: float):
 
 def _rel(a: float, b: float) -> float:
     return abs(a - b) / abs(b)
+
+
+def _trace_sqrt_by_autograd(s1: torch.Tensor, s2: torch.Tensor) -> torch.Tensor:
+    """Tr sqrt(S1 S2) in differentiable torch ops (positive-definite inputs): what autograd makes of it."""
+    w, v = torch.linalg.eigh(s1)
+    root = (v * w.clamp_min(0).sqrt().unsqueeze(-2)) @ v.mT
+    return torch.linalg.eigvalsh(root @ s2 @ root).clamp_min(0).sqrt().sum(-1)
 
 
 def _eigvals_loop(mu1, s1, mu2, s2) -> torch.Tensor:
@@ -96,6 +105,21 @@ def run(device: str, quick: bool) -> list[dict]:
         rows.append(timing.row(SUITE, f"batch {b}x{d} {method}", ours_ms=ms, ref_ms=loop_ms,
                                ref="loop of eigvals(S1 S2)",
                                rel_err=float(np.max(np.abs(val - exact) / np.abs(exact)))))
+
+    # ---- forward + backward: the gradient in both covariances, against autograd through eigh
+    s1g, s2g = dev[1].clone().requires_grad_(True), dev[3].clone().requires_grad_(True)
+
+    def ours_fwd_bwd():
+        return torch.autograd.grad(trace_sqrt(s1g, s2g)[0].sum(), (s1g, s2g))
+
+    def autograd_fwd_bwd():
+        return torch.autograd.grad(_trace_sqrt_by_autograd(s1g, s2g).sum(), (s1g, s2g))
+
+    grad_err = max(((a - b).abs().max() / b.abs().max()).item() for a, b in zip(ours_fwd_bwd(), autograd_fwd_bwd()))
+    rows.append(timing.row(SUITE, f"trace_sqrt fwd+bwd {b}x{d} eigh",
+                           ours_ms=timing.median_ms(ours_fwd_bwd, device=device, **slow),
+                           ref_ms=timing.median_ms(autograd_fwd_bwd, device=device, **slow),
+                           ref="autograd through eigh of sqrt(S1) S2 sqrt(S1)", rel_err=grad_err))
 
     # ---- many candidates against one cached reference
     reference = FrechetReference(dev[0][0], dev[1][0])

@@ -3,7 +3,8 @@
 Op rows: forward and forward+backward of gandyn.ops.gradient_penalty vs the eager
 reference (and torch.compile of the reference where it compiles), with the memory
 bandwidth the kernel reaches: the forward reads the gradient once, forward+backward
-reads it twice and writes d penalty/d grad once.
+reads it twice and writes d penalty/d grad once. On CUDA, pct_of_peak_bw divides it by
+the device's peak (NVML's memory clock × bus width; the issue's target is >= 70 %).
 
 End-to-end rows: a whole WGAN-GP discriminator step (small conv D, Adam) with our
 penalty vs the reference penalty. The penalty is a small part of that step (D's
@@ -16,11 +17,16 @@ import torch
 from torch import nn
 
 from gandyn import _ext
-from gandyn.bench.timing import median_ms, row
+from gandyn.bench.timing import median_ms, peak_bandwidth_gbps, row
 from gandyn.nn.penalties import gradient_penalty as nn_gradient_penalty
 from gandyn.ops import gradient_penalty as gp
 
 SUITE = "gradient_penalty"
+
+
+def _of_peak(gbps: float, peak: float | None) -> dict:
+    """{"pct_of_peak_bw": ...} where the device's peak bandwidth is known (the GPU target: >= 70 %)."""
+    return {} if peak is None else {"pct_of_peak_bw": 100 * gbps / peak}
 
 
 def _op_shapes(device: str, quick: bool) -> list[tuple[int, ...]]:
@@ -58,6 +64,7 @@ def _op_rows(device: str, quick: bool, dtype: torch.dtype) -> list[dict]:
     def fwd_bwd(f, g):
         return torch.autograd.grad(f(g), g)[0]
 
+    peak = peak_bandwidth_gbps(device)
     for shape in _op_shapes(device, quick):
         g = torch.randn(shape, device=device, dtype=dtype)
         gr = g.detach().requires_grad_(True)
@@ -83,10 +90,11 @@ def _op_rows(device: str, quick: bool, dtype: torch.dtype) -> list[dict]:
         fwd = median_ms(lambda: ours(g), device=device, repeat=repeat)
         fb = median_ms(lambda: fwd_bwd(ours, gr), device=device, repeat=repeat)
         rel_err = abs(ours(g).item() - exact) / abs(exact)
+        fwd_gbps, fb_gbps = numel * size / fwd / 1e6, 3 * numel * size / fb / 1e6
         rows.append(row(SUITE, f"fwd {case}", ours_ms=fwd, ref_ms=ref_fwd, compiled_ms=comp_fwd,
-                        gbps=numel * size / fwd / 1e6, rel_err=rel_err, note=note))
+                        gbps=fwd_gbps, **_of_peak(fwd_gbps, peak), rel_err=rel_err, note=note))
         rows.append(row(SUITE, f"fwd+bwd {case}", ours_ms=fb, ref_ms=ref_fb, compiled_ms=comp_fb,
-                        gbps=3 * numel * size / fb / 1e6, note=note))
+                        gbps=fb_gbps, **_of_peak(fb_gbps, peak), note=note))
     return rows
 
 

@@ -13,6 +13,23 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
+def peak_bandwidth_gbps(device: str) -> float | None:
+    """The device's peak memory bandwidth in GB/s (CUDA, from NVML: DDR memory clock × bus
+    width), or None where it is not known (CPU, or no NVML)."""
+    dev = torch.device(device)
+    if dev.type != "cuda":
+        return None
+    try:
+        import pynvml  # nvidia-ml-py
+        pynvml.nvmlInit()
+        handle = pynvml.nvmlDeviceGetHandleByIndex(dev.index if dev.index is not None else torch.cuda.current_device())
+        mhz = pynvml.nvmlDeviceGetMaxClockInfo(handle, pynvml.NVML_CLOCK_MEM)
+        bits = pynvml.nvmlDeviceGetMemoryBusWidth(handle)
+    except Exception:  # noqa: BLE001 - no NVML, or a field it does not report: no percentage
+        return None
+    return 2 * mhz * 1e6 * bits / 8 / 1e9 if mhz and bits else None
+
+
 def median_ms(fn: Callable[[], object], *, device: str = "cpu", warmup: int = 2, repeat: int = 5,
               min_time_s: float = 0.0) -> float:
     """Median over `repeat` runs (more while under `min_time_s`) of fn's wall time in ms."""

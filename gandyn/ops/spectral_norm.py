@@ -267,7 +267,7 @@ def _low_precision(weights: Sequence[Tensor]) -> bool:
 
 
 def _float32(tensors: Sequence[Tensor]) -> list[Tensor]:
-    return [t.float() if t.dtype in _LOW_PRECISION else t for t in tensors]
+    return [t.float() for t in tensors]
 
 
 def _use_kernel(weights: Sequence[Tensor]) -> bool:
@@ -282,7 +282,7 @@ def power_iteration(weights: Sequence[Tensor], us: Sequence[Tensor], vs: Sequenc
     float16/bfloat16 layers are computed in float32; the results have the inputs' dtype."""
     weights = [w.detach() for w in weights]
     if _low_precision(weights):
-        _check_args("spectral_norm_power_iteration", weights, us, vs, _LOW_PRECISION + _KERNEL_DTYPES)
+        _check_args("spectral_norm_power_iteration", weights, us, vs, _LOW_PRECISION)
         u, v = power_iteration(_float32(weights), _float32(us), _float32(vs), n_power_iterations, eps)
         return [x.to(weights[0].dtype) for x in u], [x.to(weights[0].dtype) for x in v]
     if _use_kernel(weights):
@@ -296,7 +296,7 @@ def normalize(weights: Sequence[Tensor], us: Sequence[Tensor], vs: Sequence[Tens
     (twice and more, reverse and forward mode) with u, v held constant. float16/bfloat16 layers are
     computed in float32; the results have the inputs' dtype."""
     if _low_precision(weights):
-        _check_args("spectral_norm_normalize", weights, us, vs, _LOW_PRECISION + _KERNEL_DTYPES)
+        _check_args("spectral_norm_normalize", weights, us, vs, _LOW_PRECISION)
         out, sigmas = normalize(_float32(weights), _float32(us), _float32(vs))
         return [x.to(weights[0].dtype) for x in out], sigmas.to(weights[0].dtype)
     if _use_kernel(weights):

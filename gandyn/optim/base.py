@@ -127,6 +127,7 @@ class GameOptimizer(Optimizer):
         check_positive("lr", lr)
         defaults = dict(lr=lr, base=base, momentum=momentum, betas=tuple(betas), eps=eps, **options)
         self._diff = None
+        self._spares: dict[int, list[Tensor]] = {}  # per group: buffers base_step writes Adam's step into
         super().__init__(_as_groups(players), defaults)
         found = sorted({g["player"] for g in self.param_groups})
         if found != list(range(len(found))):
@@ -284,7 +285,7 @@ class GameOptimizer(Optimizer):
         """Store a step of base_step as state `key` of group k. A step that base_step wrote
         into the group's spare buffers is swapped in rather than copied (the old state
         becomes the spare): no pass over the parameters."""
-        spares = self.__dict__.setdefault("_spares", {})
+        spares = self._spares
         old = self.get_state(k, key)
         if self._diff is None and old is not None and step is spares.get(k):
             for p, x in zip(self.param_groups[k]["params"], step):
@@ -295,7 +296,7 @@ class GameOptimizer(Optimizer):
 
     def _spare(self, k: int) -> list[Tensor]:
         """Group k's spare buffers (contents undefined), for base_step to write a step into."""
-        spares = self.__dict__.setdefault("_spares", {})
+        spares = self._spares
         ps = self.param_groups[k]["params"]
         if k not in spares or any(x.shape != p.shape for x, p in zip(spares[k], ps)):
             spares[k] = [torch.empty_like(p) for p in ps]  # the layout of p, m and v

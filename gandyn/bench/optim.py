@@ -11,7 +11,10 @@
    (*AltGD: closure + one player's gradient, per player; SGA: Jᵀu then its derivative
    in u, the double-backward Jv; CGD: VJPs of one player's gradient w.r.t. the other's
    parameters, alternating.) The median over rounds of ours/ref − 1 is the arithmetic
-   overhead (`overhead_pct`; target < 10%). All HVPs are reverse-mode (double
+   overhead (`overhead_pct`; target < 10%). The same on a DCGAN-shaped conv GAN with R1
+   on D, over Adam: the penalty's double backward hands back D's conv weight gradients
+   in another memory layout than the weights, which the Adam step must copy into the
+   parameters' layout for torch's fused kernel (gandyn.optim.base._fused_adam). All HVPs are reverse-mode (double
    backward): the closure-based Game protocol gives no functional form for
    torch.func.jvp.
 2. Stability map. gandyn.optim.stability_map over a step-size grid × {SimGD, AltGD,
@@ -48,6 +51,35 @@ def _gan(device: str, quick: bool) -> GANGame:
     # saturating loss: the zero-sum game, so CGD may use its symmetric CG solve
     return GANGame(G, D, lambda b: torch.randn(b, dim, device=device) + shift,
                    lambda b: torch.randn(b, zdim, device=device), loss="saturating", batch_size=batch)
+
+
+class _ConvG(nn.Module):
+    def __init__(self, zdim: int, width: int):
+        super().__init__()
+        self.zdim = zdim
+        self.net = nn.Sequential(nn.ConvTranspose2d(zdim, 2 * width, 4, 1, 0), nn.ReLU(),
+                                 nn.ConvTranspose2d(2 * width, width, 4, 2, 1), nn.ReLU(),
+                                 nn.ConvTranspose2d(width, 1, 4, 2, 1), nn.Tanh())
+
+    def forward(self, z):
+        return self.net(z.view(z.shape[0], self.zdim, 1, 1))
+
+
+def _conv_gan(device: str, quick: bool) -> GANGame:
+    """A DCGAN-shaped conv GAN on 16×16 images with R1 on D: the penalty's double backward
+    hands D's conv weight gradients back in another memory layout than the weights."""
+    from gandyn.nn import gradient_penalty
+
+    torch.manual_seed(0)
+    width, zdim, batch = (16, 32, 32) if quick else (64, 100, 64)
+    G = _ConvG(zdim, width).to(device)
+    D = nn.Sequential(nn.Conv2d(1, width, 4, 2, 1), nn.LeakyReLU(0.2),
+                      nn.Conv2d(width, 2 * width, 4, 2, 1), nn.LeakyReLU(0.2),
+                      nn.Conv2d(2 * width, 1, 4, 1, 0), nn.Flatten(0)).to(device)
+    real = torch.rand(1024, 1, 16, 16, device=device) * 2 - 1
+    return GANGame(G, D, lambda b: real[torch.randint(len(real), (b,), device=device)],
+                   lambda b: torch.randn(b, zdim, device=device), batch_size=batch,
+                   d_regularizer=lambda D, r, f: gradient_penalty(D, r, f, kind="r1", weight=1.0))
 
 
 class _Evaluations:
@@ -108,13 +140,18 @@ def _timed(fn, device: str) -> float:
 
 
 def _overhead_rows(device: str, quick: bool) -> list[dict]:
-    game = _gan(device, quick)
+    mlp = [(name, {}) for name in OPTIMIZERS] + [("extragradient", {"base": "adam"}),
+                                                 ("optimistic", {"base": "adam"}),
+                                                 ("simgd", {"momentum": 0.9})]
+    conv = [(name, {"base": "adam"}) for name in ("simgd", "extragradient", "optimistic", "consensus")]
+    return (_game_overhead_rows(_gan(device, quick), "GAN MLPs", mlp, device, quick)
+            + _game_overhead_rows(_conv_gan(device, quick), "conv GAN, R1 on D", conv, device, quick))
+
+
+def _game_overhead_rows(game: GANGame, what: str, configs, device: str, quick: bool) -> list[dict]:
     n_params = [sum(p.numel() for p in ps) for ps in game.players]
     rounds = 3 if quick else 9
     ev = _Evaluations(game)
-    configs = [(name, {}) for name in OPTIMIZERS] + [("extragradient", {"base": "adam"}),
-                                                      ("optimistic", {"base": "adam"}),
-                                                      ("simgd", {"momentum": 0.9})]
     rows = []
     for name, extra in configs:
         options = dict(extra)
@@ -140,7 +177,7 @@ def _overhead_rows(device: str, quick: bool) -> list[dict]:
             counts.append(c)
         ratio = float(np.median(np.array(ours) / np.array(ref)))
         label = name + "".join(f" {k}={v}" for k, v in extra.items())
-        rows.append(row(SUITE, f"step {label} (GAN MLPs {n_params[0] / 1e6:.2f}M+{n_params[1] / 1e6:.2f}M)",
+        rows.append(row(SUITE, f"step {label} ({what} {n_params[0] / 1e6:.2f}M+{n_params[1] / 1e6:.2f}M)",
                         ours_ms=float(np.median(ours)), ref_ms=float(np.median(ref)),
                         ref="its grad/HVP/loss evaluations alone", overhead_pct=100 * (ratio - 1),
                         grad_per_step=float(np.mean([c[0] for c in counts])),

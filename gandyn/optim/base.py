@@ -70,6 +70,19 @@ def _check_unit_interval(name: str, value) -> float:
     return value
 
 
+def _dense(t: Tensor) -> bool:
+    """Whether t's elements fill its storage span exactly once (contiguous up to a
+    permutation of its dimensions): the layouts a kernel walking storage can take."""
+    if t.numel() == 0:
+        return True
+    expected = 1
+    for stride, size in sorted((st, sz) for sz, st in zip(t.shape, t.stride()) if sz != 1):
+        if stride != expected:
+            return False
+        expected *= size
+    return True
+
+
 def dot(a: Sequence[Tensor], b: Sequence[Tensor]) -> Tensor:
     """⟨a, b⟩ summed over a list of tensors (0-dim tensor, differentiable)."""
     return sum((torch.sum(x * y) for x, y in zip(a, b)), torch.zeros((), dtype=a[0].dtype,
@@ -342,13 +355,37 @@ class GameOptimizer(Optimizer):
         return torch._foreach_mul(torch._foreach_div(m, denom), bc2 / bc1)
 
     def _fused_adam(self, k: int, params: list[Tensor], d: list[Tensor], lr: float) -> None:
-        """params ← params − lr · s with s group k's Adam step for direction d (advances its state):
-        torch's fused kernel, the same arithmetic as base_step's differentiable path up to rounding."""
+        """params ← params − lr · s with s group k's Adam step for direction d (advances its state).
+
+        torch's fused kernel walks the storage of its tensors in step, pairing elements by
+        storage offset: it is right only where params, d, m and v are dense with identical
+        strides. A field from a double backward through a convolution (every gradient
+        penalty on a conv D), consensus's and SGA's extra terms, a channels_last model or a
+        sliced parameter break that, so each tensor pair is checked: a direction of another
+        layout is copied into the parameter's layout (one pass, for that tensor only), and a
+        parameter whose own layout the kernel cannot walk (not dense, or moments of another
+        layout, e.g. loaded from a state dict) takes the foreach arithmetic instead."""
         g = self.param_groups[k]
         m, v, t = self._adam_state(k)
-        steps = [torch.tensor(float(t), dtype=torch.float32, device=p.device) for p in params]
-        torch._fused_adam_(params, d, m, v, [], steps, lr=lr, beta1=g["betas"][0], beta2=g["betas"][1],
-                           weight_decay=0.0, eps=g["eps"], amsgrad=False, maximize=False)
+        fused, rest = [], []
+        for i, (p, mi, vi) in enumerate(zip(params, m, v)):
+            (fused if _dense(p) and p.stride() == mi.stride() == vi.stride() else rest).append(i)
+        b1, b2 = g["betas"]
+        if fused:
+            ds = [d[i] if d[i].stride() == params[i].stride() and _dense(d[i])
+                  else torch.empty_like(params[i]).copy_(d[i]) for i in fused]
+            steps = [torch.tensor(float(t), dtype=torch.float32, device=params[i].device) for i in fused]
+            torch._fused_adam_([params[i] for i in fused], ds, [m[i] for i in fused],
+                               [v[i] for i in fused], [], steps, lr=lr, beta1=b1, beta2=b2,
+                               weight_decay=0.0, eps=g["eps"], amsgrad=False, maximize=False)
+        if rest:  # elementwise by logical index: right for any layout
+            ps, ds, ms, vs = ([x[i] for i in rest] for x in (params, d, m, v))
+            torch._foreach_lerp_(ms, ds, 1 - b1)
+            torch._foreach_mul_(vs, b2)
+            torch._foreach_addcmul_(vs, ds, ds, value=1 - b2)
+            bc1, bc2 = 1 - b1 ** t, math.sqrt(1 - b2 ** t)
+            denom = torch._foreach_add(torch._foreach_sqrt(vs), g["eps"] * bc2)
+            torch._foreach_add_(ps, torch._foreach_div(ms, denom), alpha=-lr * bc2 / bc1)
 
     def _adam_state(self, k: int) -> tuple[list[Tensor], list[Tensor], int]:
         """Group k's Adam moments, and its step count advanced by one."""

@@ -13,7 +13,7 @@ $(DEPS): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q -U pip wheel "setuptools>=68"
 	# torch first: the extension's build (no build isolation) imports it.
-	$(BIN)/pip install -q torch ninja
+	$(BIN)/pip install -q torch torchvision ninja
 	# The package, its dependencies and the `gandyn` script; the extension is built below.
 	GANDYN_NO_EXT=1 $(BIN)/pip install -q --no-build-isolation -e '.[dev]'
 	touch $@

@@ -117,6 +117,7 @@ class _Evaluations:
             torch.autograd.grad(v[b], self.players[a], [t.detach() for t in v[b]], retain_graph=True)
 
     def like(self, name: str, grads: int, hvps: int, losses: int) -> None:
+        self.game.resample()  # a step draws its minibatch
         if name == "altgd":
             self.player(0)
             self.player(1)

@@ -109,7 +109,11 @@ class Game:
         return None
 
     def resample(self) -> None:
-        """Draw a new minibatch (stochastic games); deterministic games do nothing."""
+        """Draw a new minibatch (stochastic games); deterministic games do nothing.
+        Every GameOptimizer calls it at the start of its step."""
+
+    def after_step(self) -> None:
+        """Called by the optimizer after each step (a GAN updates its EMA of G here)."""
 
     def state_dict(self) -> dict:
         return {"players": [[p.detach().clone() for p in ps] for ps in self.players]}

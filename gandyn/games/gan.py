@@ -1,12 +1,44 @@
 """A GAN as a two-player game: generator G and discriminator D, any nn.Modules.
 
 Player 0 is G, player 1 is D; both minimize their own loss (gandyn.nn.losses).
-The minibatch (real samples and latents) is drawn by `resample()` and held
-fixed until the next call, so that an optimizer that evaluates the field
-several times in one step (extragradient, consensus, CGD) sees one game.
+
+    game = GANGame(G, D, dataset, loss="non-saturating", batch_size=64,
+                   d_regularizer=lambda D, real, fake: gradient_penalty(D, real, fake, kind="r1", weight=1.0))
+    opt = Extragradient(game.players, lr=2e-4, base="adam")
+    for step in range(10_000):
+        opt.step(game)      # draws one minibatch, held for every field evaluation of the step
+
+**D returns logits**: one real number per sample, shape (B,) or (B, 1), with no sigmoid
+(the losses apply it inside softplus, which is exact where log(sigmoid) underflows). A
+D whose last module is nn.Sigmoid (PyTorch's DCGAN example) is refused; so is an output
+that is not one number per sample.
+
+**The minibatch** (real samples, their labels, latents, fake labels, instance noise) is
+drawn by `resample()` and held fixed until the next call, so that an optimizer that
+evaluates the field several times in one step (extragradient, consensus, CGD) sees one
+game. Every GameOptimizer calls `resample()` at the start of its step: a user's loop
+need not. It draws from the game's own torch.Generator (`seed`), so evaluation code that
+draws random numbers elsewhere does not move training, and a checkpoint restores it.
+
+**Real data** `sample_real` may be: a gandyn data source (`.sample(n, generator)`, see
+gandyn.data); a torch Dataset of `x` or `(x, y)` items (drawn with replacement, with
+`get_batch(index)` when it has one); a DataLoader (iterated, restarted when exhausted;
+its batch size must be `batch_size`; its shuffling uses its own RNG, so resume is exact
+only for the sources above); or a callable `n -> x | (x, y)`. A conditional G
+(`G.num_classes > 0`) needs labels: G(z, y) and D(x, y), fake labels uniform.
+
+**Latents**: `sample_latent(n)`, or by default N(0, I) of G.latent_dim from the game's generator.
+
+Options: `loss` (gandyn.nn.losses.LOSSES), `label_smoothing` (one-sided, Salimans et al.
+2016), `instance_noise` σ₀ added to D's inputs, annealed linearly to 0 over
+`instance_noise_anneal` steps (0: constant), `ema` decay of an exponential moving average
+of G's weights and buffers for evaluation (`game.G_ema`; 0: none). `last_stats` holds the
+mean D(x), mean D(G(z)) and the penalty of the last loss evaluation, for logging.
 """
 from __future__ import annotations
 
+import contextlib
+import math
 from typing import Callable
 
 import torch
@@ -18,43 +50,257 @@ from gandyn.nn.losses import LOSSES, gan_losses
 Regularizer = Callable[[nn.Module, Tensor, Tensor], Tensor]
 
 
+def _ends_in_sigmoid(D: nn.Module) -> bool:
+    modules = list(D.modules())
+    return len(modules) > 1 and isinstance(modules[-1], nn.Sigmoid)
+
+
 class GANGame(Game):
     player_names = ("G", "D")
 
-    def __init__(self, generator: nn.Module, discriminator: nn.Module,
-                 sample_real: Callable[[int], Tensor], sample_latent: Callable[[int], Tensor], *,
+    def __init__(self, generator: nn.Module, discriminator: nn.Module, sample_real,
+                 sample_latent: Callable[[int], Tensor] | None = None, *,
                  loss: str = "non-saturating", batch_size: int = 64,
-                 d_regularizer: Regularizer | None = None):
+                 d_regularizer: Regularizer | None = None, label_smoothing: float = 0.0,
+                 instance_noise: float = 0.0, instance_noise_anneal: int = 0, ema: float = 0.0,
+                 seed: int | None = None):
         if loss not in LOSSES:
             raise ValueError(f"loss: expected one of {LOSSES}, got {loss!r}")
-        if batch_size <= 0:
-            raise ValueError(f"batch_size: expected a positive integer, got {batch_size}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+            raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
+        if not 0 <= label_smoothing < 1:
+            raise ValueError(f"label_smoothing: expected a number in [0, 1), got {label_smoothing!r}")
+        if label_smoothing and loss not in ("saturating", "non-saturating", "least-squares"):
+            raise ValueError(f"label_smoothing: defined for the saturating, non-saturating and "
+                             f"least-squares losses, not {loss!r}")
+        if not (isinstance(instance_noise, (int, float)) and math.isfinite(instance_noise)
+                and instance_noise >= 0):
+            raise ValueError(f"instance_noise: expected a finite number >= 0, got {instance_noise!r}")
+        if isinstance(instance_noise_anneal, bool) or not isinstance(instance_noise_anneal, int) \
+                or instance_noise_anneal < 0:
+            raise ValueError(f"instance_noise_anneal: expected an integer >= 0, got {instance_noise_anneal!r}")
+        if not 0 <= ema < 1:
+            raise ValueError(f"ema: expected a decay in [0, 1) (0: no EMA of G), got {ema!r}")
+        if _ends_in_sigmoid(discriminator):
+            raise ValueError("discriminator: its last module is nn.Sigmoid, but GANGame's losses take "
+                             "logits (they apply the sigmoid inside softplus); remove the Sigmoid")
         self.G, self.D = generator, discriminator
-        self.sample_real, self.sample_latent = sample_real, sample_latent
         self.loss, self.batch_size = loss, batch_size
         self.d_regularizer = d_regularizer
+        self.label_smoothing = float(label_smoothing)
+        self.instance_noise, self.instance_noise_anneal = float(instance_noise), instance_noise_anneal
+        self.num_classes = int(getattr(generator, "num_classes", 0) or 0)
         self.players = [[p for p in generator.parameters() if p.requires_grad],
                         [p for p in discriminator.parameters() if p.requires_grad]]
+        if not self.players[0] or not self.players[1]:
+            raise ValueError("generator, discriminator: each needs parameters with requires_grad=True")
+        ref = self.players[0][0]
+        self.device, self.dtype = ref.device, ref.dtype
+        # The game's own RNG, on the CPU (batches move to the device): seeded from `seed`, or
+        # from torch's initial seed without drawing from (and so moving) torch's stream.
+        self.generator = torch.Generator().manual_seed(torch.initial_seed() if seed is None else seed)
+        self.steps_drawn = 0   # minibatches drawn: the step count of instance-noise annealing
+        self._real = _RealSampler(sample_real, batch_size)
+        self.sample_latent = sample_latent
+        if sample_latent is None and not isinstance(getattr(generator, "latent_dim", None), int):
+            raise ValueError("sample_latent: required when the generator has no integer `latent_dim`")
+        self.last_stats: dict[str, Tensor] = {}
+        self.G_ema = None
+        if ema:
+            from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+            self.G_ema = AveragedModel(generator, multi_avg_fn=get_ema_multi_avg_fn(ema), use_buffers=True)
+            self.G_ema.requires_grad_(False)
         self.resample()
+        self._check_batch()
+
+    # ----------------------------------------------------------- minibatch
+    def latents(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        if self.sample_latent is not None:
+            return self.sample_latent(n)
+        return torch.randn(n, self.G.latent_dim, generator=generator or self.generator,
+                           dtype=self.dtype).to(self.device)
+
+    def fake_labels(self, n: int, generator: torch.Generator | None = None) -> Tensor | None:
+        if not self.num_classes:
+            return None
+        return torch.randint(self.num_classes, (n,), generator=generator or self.generator).to(self.device)
+
+    def noise_std(self) -> float:
+        if not self.instance_noise:
+            return 0.0
+        if not self.instance_noise_anneal:
+            return self.instance_noise
+        return self.instance_noise * max(0.0, 1.0 - (self.steps_drawn - 1) / self.instance_noise_anneal)
 
     def resample(self) -> None:
+        """Draw the next minibatch (called by every GameOptimizer at the start of its step)."""
         with torch.no_grad():
-            self.real = self.sample_real(self.batch_size)
-            self.z = self.sample_latent(self.batch_size)
+            self.real, self.real_labels = self._real.sample(self.batch_size, self.generator)
+            self.real = self.real.to(self.device)
+            if self.real_labels is not None:
+                self.real_labels = self.real_labels.to(self.device)
+            self.z = self.latents(self.batch_size)
+            self.y_fake = self.fake_labels(self.batch_size)
+            self.steps_drawn += 1
+            std = self.noise_std()
+            self.noise = None if std == 0 else [
+                (std * torch.randn(self.real.shape, generator=self.generator, dtype=self.real.dtype)
+                 ).to(self.device) for _ in range(2)]
+
+    def _check_batch(self) -> None:
+        if self.num_classes and self.real_labels is None:
+            raise ValueError("sample_real: the generator is conditional (num_classes = "
+                             f"{self.num_classes}) but the data gives no labels; give (x, y) batches")
+        with torch.no_grad(), self.preserved():
+            fake = self.generate(self.z, self.y_fake)
+        if not isinstance(self.real, Tensor) or not self.real.is_floating_point():
+            raise ValueError(f"sample_real: expected a floating-point tensor batch, got "
+                             f"{type(self.real).__name__} {getattr(self.real, 'dtype', '')}")
+        if self.real.shape != fake.shape:
+            raise ValueError(f"sample_real: a real batch has shape {tuple(self.real.shape)}, the generator's "
+                             f"batch {tuple(fake.shape)}; they must match (batch_size = {self.batch_size})")
+        if self.real.dtype != fake.dtype:
+            raise ValueError(f"sample_real: real samples are {self.real.dtype}, the generator's {fake.dtype}")
+
+    # -------------------------------------------------------------- models
+    def generate(self, z: Tensor, y: Tensor | None = None, *, ema: bool = False) -> Tensor:
+        G = self.G_ema.module if ema and self.G_ema is not None else self.G
+        if ema and self.G_ema is None:
+            raise ValueError("ema: this game keeps no EMA of G (ema = 0)")
+        return G(z) if y is None else G(z, y)
+
+    def discriminate(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        out = self.D(x) if y is None or not self.num_classes else self.D(x, y)
+        if out.dim() == 2 and out.shape[1] == 1:
+            out = out[:, 0]
+        if out.shape != (x.shape[0],):
+            raise ValueError(f"discriminator: expected one logit per sample, shape ({x.shape[0]},) or "
+                             f"({x.shape[0]}, 1), got {tuple(out.shape)}")
+        return out
 
     def losses(self) -> list[Tensor]:
-        fake = self.G(self.z)
-        lg, ld = gan_losses(self.loss, self.D(self.real), self.D(fake))
+        fake = self.generate(self.z, self.y_fake)
+        real = self.real
+        if self.noise is not None:
+            real, fake = real + self.noise[0], fake + self.noise[1]
+        d_real = self.discriminate(real, self.real_labels)
+        d_fake = self.discriminate(fake, self.y_fake)
+        lg, ld = gan_losses(self.loss, d_real, d_fake, label_smoothing=self.label_smoothing)
+        stats = {"d_real": d_real.detach().mean(), "d_fake": d_fake.detach().mean()}
         if self.d_regularizer is not None:
             # The regularizer gets G's samples with their graph: it is a term of D's
             # loss, which only D differentiates, so G's field is unchanged, while the
             # Jacobian block ∂v_D/∂θ_G sees how the penalty moves with G.
-            ld = ld + self.d_regularizer(self.D, self.real, fake)
+            penalty = self.d_regularizer(self.D, real, fake)
+            ld = ld + penalty
+            stats["penalty"] = penalty.detach()
+        self.last_stats = stats
         return [lg, ld]
 
+    def after_step(self) -> None:
+        if self.G_ema is not None:
+            self.G_ema.update_parameters(self.G)
+
+    @contextlib.contextmanager
+    def preserved(self):
+        """Everything an evaluation may move — G's and D's buffers (batch-norm statistics,
+        spectral-norm vectors), the game's and torch's RNG states, the held minibatch —
+        is put back on exit: logging never changes a trajectory."""
+        bufs = [b.detach().clone() for m in (self.G, self.D) for b in m.buffers()]
+        rng, torch_rng = self.generator.get_state(), torch.get_rng_state()
+        held = (self.real, self.real_labels, self.z, self.y_fake, self.noise, self.steps_drawn, self.last_stats)
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for b, saved in zip((b for m in (self.G, self.D) for b in m.buffers()), bufs):
+                    b.copy_(saved)
+            self.generator.set_state(rng)
+            torch.set_rng_state(torch_rng)
+            (self.real, self.real_labels, self.z, self.y_fake, self.noise, self.steps_drawn,
+             self.last_stats) = held
+
+    # ------------------------------------------------------------- state
     def state_dict(self) -> dict:
-        return {"G": self.G.state_dict(), "D": self.D.state_dict()}
+        state = {"G": self.G.state_dict(), "D": self.D.state_dict(), "rng": self.generator.get_state(),
+                 "steps_drawn": self.steps_drawn,
+                 "batch": {"real": self.real, "real_labels": self.real_labels, "z": self.z,
+                           "y_fake": self.y_fake, "noise": self.noise}}
+        if self.G_ema is not None:
+            state["G_ema"] = self.G_ema.state_dict()
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         self.G.load_state_dict(state["G"])
         self.D.load_state_dict(state["D"])
+        if "rng" in state:
+            self.generator.set_state(state["rng"])
+            self.steps_drawn = state["steps_drawn"]
+            b = state["batch"]
+            self.real, self.real_labels, self.z, self.y_fake, self.noise = (
+                b["real"], b["real_labels"], b["z"], b["y_fake"], b["noise"])
+        if self.G_ema is not None:
+            if "G_ema" not in state:
+                raise ValueError("state: the game keeps an EMA of G but the state has none")
+            self.G_ema.load_state_dict(state["G_ema"])
+
+
+class _RealSampler:
+    """Minibatches of real data from a data source, Dataset, DataLoader or callable."""
+
+    def __init__(self, source, batch_size: int):
+        from torch.utils.data import DataLoader, Dataset
+
+        self.source, self.batch_size = source, batch_size
+        if hasattr(source, "sample") and callable(source.sample):
+            self.kind = "source"
+        elif isinstance(source, DataLoader):
+            if source.batch_size != batch_size:
+                raise ValueError(f"sample_real: the DataLoader's batch_size is {source.batch_size}, "
+                                 f"the game's {batch_size}; they must be equal")
+            self.kind, self._it = "loader", None
+        elif isinstance(source, Dataset) or (hasattr(source, "__getitem__") and hasattr(source, "__len__")):
+            if len(source) == 0:
+                raise ValueError("sample_real: the dataset is empty")
+            self.kind = "dataset"
+        elif callable(source):
+            self.kind = "callable"
+        else:
+            raise ValueError("sample_real: expected a data source with .sample(n, generator), a torch "
+                             f"Dataset or DataLoader, or a callable n -> batch; got {type(source).__name__}")
+
+    @staticmethod
+    def _split(batch):
+        if isinstance(batch, (tuple, list)):
+            if len(batch) != 2:
+                raise ValueError(f"sample_real: expected batches x or (x, y), got a sequence of {len(batch)}")
+            return batch[0], batch[1]
+        return batch, None
+
+    def sample(self, n: int, generator: torch.Generator):
+        if self.kind == "source":
+            return self._split(self.source.sample(n, generator))
+        if self.kind == "callable":
+            return self._split(self.source(n))
+        if self.kind == "dataset":
+            idx = torch.randint(len(self.source), (n,), generator=generator)
+            if hasattr(self.source, "get_batch"):
+                return self._split(self.source.get_batch(idx))
+            from torch.utils.data import default_collate
+            return self._split(default_collate([self.source[int(i)] for i in idx]))
+        if n != self.batch_size:
+            raise ValueError(f"n: a DataLoader gives batches of {self.batch_size}, asked for {n}")
+        for _ in range(2):
+            if self._it is None:
+                self._it = iter(self.source)
+            try:
+                batch = next(self._it)
+            except StopIteration:
+                self._it = None
+                continue
+            x, y = self._split(batch)
+            if x.shape[0] != n:  # a last partial batch (drop_last=False): start the next epoch
+                self._it = None
+                continue
+            return x, y
+        raise ValueError("sample_real: the DataLoader gives no full batch")

@@ -40,7 +40,7 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
-from gandyn.games.base import vector_field
+from gandyn.games.base import Game, vector_field
 
 BASES = ("sgd", "adam")
 _BASE_MEMORY = {"sgd": ("momentum_buffer",), "adam": ("exp_avg", "exp_avg_sq")}
@@ -414,15 +414,35 @@ class GameOptimizer(Optimizer):
 
     def step(self, closure: Callable[[], Sequence[Tensor]]) -> list[Tensor]:  # type: ignore[override]
         """One step; `closure()` returns the players' losses at the current parameters.
-        Returns the losses at the start of the step (detached)."""
+        Returns the losses at the start of the step (detached).
+
+        When the closure is a Game, its `resample()` draws the step's minibatch first (held
+        for every evaluation of the step) and its `after_step()` runs last (a GAN's EMA of
+        G), unless a wrapper (LookaheadMinmax) runs that itself, or the step is being
+        differentiated (gandyn.diagnostics.update_map: one fixed game)."""
         if closure is None or not callable(closure):
             raise ValueError(f"closure: expected a callable returning the players' losses "
                              f"(e.g. the game itself), got {closure!r}")
-        if self._diff is None:
-            with torch.no_grad():
+        game = closure if isinstance(closure, Game) and self._diff is None else None
+        if game is not None:
+            game.resample()
+        try:
+            if self._diff is None:
+                with torch.no_grad():
+                    losses = self._step(closure)
+            else:
                 losses = self._step(closure)
-        else:
-            losses = self._step(closure)
+        except RuntimeError as e:
+            if "does not support" in str(e) and "order" in str(e):
+                raise ValueError(
+                    f"{type(self).__name__}: {e}. This optimizer differentiates the vector field, and "
+                    "with a gradient penalty the field already holds a second derivative of D, so it "
+                    "needs a third one, which an op of D does not have (batch norm: only two). Use a D "
+                    "without batch norm (spectral norm, layer norm), no penalty, or an optimizer that "
+                    "does not differentiate the field (simgd, altgd, extragradient, optimistic)") from None
+            raise
+        if game is not None and not getattr(self, "_wrapped", False):
+            game.after_step()
         return [l.detach() for l in losses]
 
     # ----------------------------------------------------------- state dict

@@ -27,6 +27,7 @@ class LookaheadMinmax(Optimizer):
                 or not 0 < alpha <= 1:
             raise ValueError(f"alpha: expected a number in (0, 1], got {alpha!r}")
         self.inner, self.k, self.alpha = inner, k, float(alpha)
+        inner._wrapped = True  # the game's after_step runs here, after a backtrack
         self.inner_steps = 0
         super().__init__([p for g in inner.param_groups for p in g["params"]], {})
         self.param_groups = inner.param_groups  # one set of groups, shared with the inner optimizer
@@ -64,6 +65,9 @@ class LookaheadMinmax(Optimizer):
                 # θ ← slow + α(θ − slow) = lerp(slow, θ, α); then slow ← θ (both players at once)
                 torch._foreach_lerp_(slow, params, self.alpha)
                 torch._foreach_copy_(params, slow)
+        from gandyn.games.base import Game
+        if isinstance(closure, Game):
+            closure.after_step()
         return losses
 
     def state_dict(self) -> dict:

@@ -1,8 +1,9 @@
-"""`gandyn run | sweep | plot | demo | figures | bench | diagnose`."""
+"""`gandyn run | sweep | plot | sample | eval | demo | figures | bench | diagnose`."""
 from __future__ import annotations
 
 import argparse
 import ast
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -31,14 +32,41 @@ def _pairs(items, what: str) -> dict:
     return out
 
 
+def _set_dotted(cfg: dict, key: str, value) -> None:
+    """cfg["a"]["b"] = value for key "a.b" (the tables are created as needed)."""
+    *tables, last = key.split(".")
+    node = cfg
+    for t in tables:
+        node = node.setdefault(t, {})
+        if not isinstance(node, dict):
+            raise SystemExit(f"{key}: {t} is not a table")
+    node[last] = value
+
+
 def _run_config(args) -> dict:
     from gandyn import config as configs
 
-    cfg = configs.load(args.config) if args.config else {}
-    if args.game:
-        cfg["game"] = args.game
+    game, overrides = args.game, list(getattr(args, "overrides", None) or [])
+    config = args.config
+    if game and (game.endswith(".toml") or Path(game).is_file()):
+        if config:
+            raise SystemExit("give the config either as the first argument or with --config, not both")
+        config, game = game, None
+    if game and "=" in game:
+        overrides.insert(0, game)
+        game = None
+    if config and not Path(config).is_file():
+        raise SystemExit(f"config: no such file {config}")
+    cfg = configs.load(config) if config else {}
+    if game:
+        cfg["game"] = game
+    for item in overrides:
+        if "=" not in item:
+            raise SystemExit(f"expected KEY=VALUE overrides after the config, got {item!r}")
+        k, v = item.split("=", 1)
+        _set_dotted(cfg, k.strip(), _literal(v.strip()))
     for key in ("optimizer", "lr", "steps", "seed", "log_every", "checkpoint_every",
-                "diagnostics_every"):
+                "diagnostics_every", "eval_every", "device"):
         if getattr(args, key, None) is not None:
             cfg[key] = getattr(args, key)
     cfg["game_args"] = {**cfg.get("game_args", {}), **_pairs(args.game_arg, "--game-arg")}
@@ -51,7 +79,10 @@ def _run_config(args) -> dict:
 
 
 def _add_run_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("game", nargs="?", help="bilinear | quadratic | ... (or give --config)")
+    p.add_argument("game", nargs="?", help="a TOML config (experiments/*.toml), or a game name: "
+                   "bilinear | quadratic | dirac | gan")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                   help="config values, dotted for tables: steps=500 game_args.loss=hinge players.D.lr=4e-4")
     p.add_argument("--config", help="a TOML config (command-line options override it)")
     p.add_argument("--optimizer", help="simgd | altgd | extragradient | extragradient-past | "
                    "optimistic | consensus | sga | cgd")
@@ -61,6 +92,8 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log-every", dest="log_every", type=int)
     p.add_argument("--checkpoint-every", dest="checkpoint_every", type=int)
     p.add_argument("--diagnostics-every", dest="diagnostics_every", type=int)
+    p.add_argument("--eval-every", dest="eval_every", type=int, help="a GAN's sample metrics every N steps")
+    p.add_argument("--device", help="cpu (default) | cuda")
     p.add_argument("--base", help="per-player base optimizer: sgd | adam")
     p.add_argument("--lookahead", type=int, metavar="K", help="wrap in LookaheadMinmax with k=K")
     p.add_argument("--lookahead-alpha", type=float, default=0.5)
@@ -70,7 +103,10 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
 
 def _default_out(cfg: dict) -> Path:
     """runs/<game>-<optimizer>[-<base>][-lookahead<k>]-lr<lr>-seed<seed>: distinct configs, distinct dirs."""
-    name = f"{cfg.get('game', 'game')}-{cfg.get('optimizer', 'simgd')}"
+    game = cfg.get("game", "game")
+    if game == "gan":
+        game += f"-{cfg.get('game_args', {}).get('data', 'ring')}"
+    name = f"{game}-{cfg.get('optimizer', 'simgd')}"
     base = cfg.get("optimizer_args", {}).get("base")
     if base and base != "sgd":
         name += f"-{base}"
@@ -121,6 +157,55 @@ def cmd_demo(args) -> int:
     from gandyn.demo import main as demo
 
     demo(Path(args.out), Path(args.figures))
+    return 0
+
+
+def _load_for_eval(args):
+    from gandyn.train import load_run
+
+    run = load_run(args.run_dir, args.checkpoint)
+    if getattr(run.game, "evaluator", None) is None:
+        raise ValueError(f"run_dir: {args.run_dir} is a run of {run.config['game']!r}, not a GAN")
+    if args.ema and run.game.G_ema is None:
+        raise ValueError(f"--ema: the run {args.run_dir} keeps no EMA of G (game_args.ema = 0)")
+    return run
+
+
+def cmd_sample(args) -> int:
+    import numpy as np
+
+    run = _load_for_eval(args)
+    ev = run.game.evaluator
+    if args.n < 1:
+        raise ValueError(f"-n: expected a positive number of samples, got {args.n}")
+    ev.num_samples, ev._fixed = args.n, None
+    with run.game.preserved():
+        x = ev.samples(run.game, ema=args.ema)
+    out = Path(args.out)
+    if out.suffix == ".npy":
+        out.parent.mkdir(parents=True, exist_ok=True)
+        np.save(out, x.cpu().numpy())
+    elif out.suffix == ".png":
+        ev.write_samples(x, out)
+    else:
+        raise ValueError(f"--out: expected a .npy or .png file name, got {out}")
+    print(f"{out}: {args.n} samples of step {run.step}{' (EMA of G)' if args.ema else ''}")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    import json
+
+    run = _load_for_eval(args)
+    with run.game.preserved():
+        row = {"step": run.step, **run.game.evaluator(run.game, None, run.step,
+                                                       ema=True if args.ema else None)}
+    # strict JSON: a non-finite number (reverse KL of a collapsed G is inf) is written as a string
+    row = {k: str(v) if isinstance(v, float) and not math.isfinite(v) else v for k, v in row.items()}
+    text = json.dumps(row, indent=1, allow_nan=False)
+    out = Path(args.out) if args.out else Path(args.run_dir) / f"eval_step_{run.step:08d}.json"
+    out.write_text(text + "\n")
+    print(text)
     return 0
 
 
@@ -178,6 +263,19 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--figures", default=str(REPO / "figures"))
     f.add_argument("--only", nargs="*", help="substrings of script names")
     f.set_defaults(fn=cmd_figures)
+    sm = sub.add_parser("sample", help="write N samples of a GAN run's checkpoint (.npy or .png)")
+    sm.add_argument("run_dir")
+    sm.add_argument("--checkpoint", type=int, metavar="STEP", help="default: the last one")
+    sm.add_argument("-n", type=int, default=64)
+    sm.add_argument("--out", required=True, help="FILE.npy (an array) or FILE.png (a grid / scatter)")
+    sm.add_argument("--ema", action="store_true", help="use the EMA generator")
+    sm.set_defaults(fn=cmd_sample)
+    ev = sub.add_parser("eval", help="sample-quality metrics of a GAN run's checkpoint, as JSON")
+    ev.add_argument("run_dir")
+    ev.add_argument("--checkpoint", type=int, metavar="STEP", help="default: the last one")
+    ev.add_argument("--ema", action="store_true", help="evaluate the EMA generator")
+    ev.add_argument("--out", help="default RUN_DIR/eval_step_XXXXXXXX.json")
+    ev.set_defaults(fn=cmd_eval)
     sub.add_parser("bench", help="time every fused op against its reference (see gandyn bench -h)")
     sub.add_parser("diagnose", help="Nash-equilibrium diagnostics of a run (see gandyn diagnose -h)")
     args = p.parse_args(argv)

@@ -9,9 +9,15 @@
     checkpoint_every = 500       # and the last step is always checkpointed
     diagnostics_every = 0        # 0: never; else gandyn.diagnostics.summary every N steps
     diverge_above = 1e10         # stop as diverged when the distance or ‖v‖ exceeds this
-    [game_args]                  # keyword arguments of the game's builder
-    dim = 10
+    eval_every = 0               # 0: never; else the game's own evaluation (a GAN's sample
+                                 # metrics and samples/step_XXXXXXXX.png) every N steps and at the end
+    device = "cpu"               # "cuda" on a GPU machine (games that take a device)
+    tensorboard = false          # also write TensorBoard event files to RUN_DIR/tensorboard
+    [game_args]                  # keyword arguments of the game's builder (tables nest:
+    dim = 10                     #   [game_args.data_args] for a GAN's data, ...)
     [optimizer_args]             # keyword arguments of the optimizer (base="adam", gamma=...)
+    [players.D]                  # per-player options (lr, betas, momentum, eps), by player
+    lr = 4e-4                    #   name (a GAN's "G", "D") or index ("0", "1")
     [lookahead]                  # optional: wrap the optimizer in LookaheadMinmax(k, alpha)
     k = 5
     alpha = 0.5
@@ -26,8 +32,10 @@ import torch
 DEFAULTS = {
     "game": "bilinear", "optimizer": "simgd", "lr": 0.1, "steps": 1000, "seed": 0,
     "log_every": 10, "checkpoint_every": 500, "diagnostics_every": 0, "diverge_above": 1e10,
-    "game_args": {}, "optimizer_args": {}, "lookahead": {},
+    "eval_every": 0, "device": "cpu", "tensorboard": False,
+    "game_args": {}, "optimizer_args": {}, "players": {}, "lookahead": {},
 }
+PLAYER_OPTIONS = ("lr", "betas", "momentum", "eps")
 
 
 def with_defaults(config: dict) -> dict:
@@ -38,14 +46,28 @@ def with_defaults(config: dict) -> dict:
     for key in ("steps", "log_every", "checkpoint_every"):
         if not isinstance(cfg[key], int) or cfg[key] <= 0:
             raise ValueError(f"{key}: expected a positive integer, got {cfg[key]!r}")
-    if not isinstance(cfg["diagnostics_every"], int) or cfg["diagnostics_every"] < 0:
-        raise ValueError(f"diagnostics_every: expected an integer >= 0, got {cfg['diagnostics_every']!r}")
+    for key in ("diagnostics_every", "eval_every"):
+        if isinstance(cfg[key], bool) or not isinstance(cfg[key], int) or cfg[key] < 0:
+            raise ValueError(f"{key}: expected an integer >= 0, got {cfg[key]!r}")
+    if not isinstance(cfg["device"], str):
+        raise ValueError(f"device: expected a device name such as \"cpu\" or \"cuda\", got {cfg['device']!r}")
+    if not isinstance(cfg["tensorboard"], bool):
+        raise ValueError(f"tensorboard: expected true or false, got {cfg['tensorboard']!r}")
     lr = cfg["lr"]
     if not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
         raise ValueError(f"lr: expected a finite step size > 0, got {lr!r}")
-    for key in ("game_args", "optimizer_args", "lookahead"):
+    for key in ("game_args", "optimizer_args", "players", "lookahead"):
         if not isinstance(cfg[key], dict):
             raise ValueError(f"{key}: expected a table, got {cfg[key]!r}")
+    if "lr" in cfg["optimizer_args"]:
+        raise ValueError("optimizer_args.lr: give the step size as the top-level lr, and a "
+                         "player's own as [players.NAME] lr")
+    for name, opts in cfg["players"].items():
+        if not isinstance(opts, dict):
+            raise ValueError(f"players.{name}: expected a table of {PLAYER_OPTIONS}, got {opts!r}")
+        unknown = sorted(set(opts) - set(PLAYER_OPTIONS))
+        if unknown:
+            raise ValueError(f"players.{name}: unknown keys {unknown}; expected some of {list(PLAYER_OPTIONS)}")
     return cfg
 
 
@@ -73,13 +95,19 @@ def _value(v) -> str:
     raise TypeError(f"config value {v!r}: cannot be written as TOML")
 
 
-def dumps(config: dict) -> str:
-    """TOML text of a config: scalars first, then one [table] per dict value."""
-    lines = [f"{k} = {_value(v)}" for k, v in config.items() if not isinstance(v, dict)]
+def dumps(config: dict, prefix: str = "") -> str:
+    """TOML text of a config: scalars first, then one [table] per dict value (nested
+    tables as [a.b])."""
+    lines = [f"{_key(k)} = {_value(v)}" for k, v in config.items() if not isinstance(v, dict)]
     for k, v in config.items():
         if isinstance(v, dict):
-            lines += ["", f"[{k}]"] + [f"{kk} = {_value(vv)}" for kk, vv in v.items()]
-    return "\n".join(lines) + "\n"
+            name = f"{prefix}{_key(k)}"
+            lines += ["", f"[{name}]", dumps(v, name + ".").rstrip("\n")]
+    return "\n".join(line for line in lines if line is not None) + "\n"
+
+
+def _key(k: str) -> str:
+    return k if k.replace("_", "").replace("-", "").isalnum() else _value(str(k))
 
 
 def load(path) -> dict:

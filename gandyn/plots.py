@@ -114,3 +114,27 @@ def plot_eigenvalues(path, jacobian: list[list[float]], update_map: list[list[fl
     if title:
         fig.suptitle(title, fontsize=10)
     return _save(fig, path)
+
+
+def plot_samples_2d(samples, modes, out, *, sigma: float | None = None, title: str | None = None) -> Path:
+    """A GAN's 2-D samples (small dots) over the mixture's modes (crosses; circles of 3σ,
+    PacGAN's high-quality radius), equal axes around the modes."""
+    x = np.asarray(samples, dtype=float)
+    m = np.asarray(modes, dtype=float)
+    fig, ax = plt.subplots(figsize=(4, 4))
+    ax.scatter(x[:, 0], x[:, 1], s=2, alpha=0.5, color="tab:blue", linewidths=0, label="samples")
+    ax.scatter(m[:, 0], m[:, 1], marker="x", s=30, color="tab:red", label="modes")
+    if sigma:
+        for c in m:
+            ax.add_patch(plt.Circle(c, 3 * sigma, fill=False, color="tab:red", lw=0.6))
+    span = np.ptp(m, axis=0).max() if len(m) > 1 else 1.0
+    lo, hi = m.min(0) - 0.25 * span - 0.1, m.max(0) + 0.25 * span + 0.1
+    ax.set_xlim(lo[0], hi[0])
+    ax.set_ylim(lo[1], hi[1])
+    ax.set_aspect("equal")
+    ax.set_xlabel("$x_1$")
+    ax.set_ylabel("$x_2$")
+    if title:
+        ax.set_title(title)
+    ax.legend(loc="upper right", fontsize=7, markerscale=3)
+    return _save(fig, out)

@@ -2,9 +2,15 @@
 
 RUN_DIR/
   config.toml        the full config (defaults filled in)
-  metrics.jsonl      one JSON line per logged step
+  metrics.jsonl      one JSON line per logged step (and the game's evaluation every eval_every)
   status.json        {"status": "running" | "finished" | "diverged", "step": k, "reason": ...}
   checkpoints/step_XXXXXXXX.pt   game, optimizer and RNG state, written atomically
+  samples/step_XXXXXXXX.png      a GAN's samples at each evaluation
+  tensorboard/       TensorBoard event files (tensorboard = true)
+
+Logging and evaluation run inside `game.preserved()` where the game has it (a GAN's
+batch-norm statistics, spectral-norm vectors and RNG streams are put back), so a run's
+trajectory does not depend on log_every or eval_every.
 
 Running a config into a directory that already holds checkpoints resumes from the
 last one: metric lines logged after that checkpoint are dropped and recomputed,
@@ -28,13 +34,48 @@ from gandyn.games.registry import make_game
 CHECKPOINT = re.compile(r"step_(\d{8})\.pt$")
 
 
+def build_game(cfg: dict) -> Game:
+    """The config's game, on its device (a builder that takes no `device` runs on the CPU)."""
+    import inspect
+
+    from gandyn.games.registry import GAMES
+
+    kwargs = dict(cfg["game_args"])
+    builder = GAMES.get(cfg["game"])
+    if builder is not None and "device" in inspect.signature(builder).parameters:
+        kwargs["device"] = cfg["device"]
+    elif cfg["device"] != "cpu":
+        raise ValueError(f"device: the game {cfg['game']!r} runs on the CPU only, got {cfg['device']!r}")
+    return make_game(cfg["game"], seed=cfg["seed"], **kwargs)
+
+
+def _player_groups(cfg: dict, game: Game) -> list[dict]:
+    """One param group per player, with the options of [players.NAME] (by name or index)."""
+    names = list(getattr(game, "player_names", ()) or ())
+    valid = names + [str(i) for i in range(game.num_players)]
+    for key in cfg["players"]:
+        if key not in valid:
+            raise ValueError(f"players.{key}: no such player; expected one of {valid}")
+    groups = []
+    for i, ps in enumerate(game.players):
+        opts = {**cfg["players"].get(str(i), {}),
+                **(cfg["players"].get(names[i], {}) if i < len(names) else {})}
+        if "betas" in opts:
+            opts["betas"] = tuple(opts["betas"])
+        groups.append({"params": list(ps), "player": i, **opts})
+    return groups
+
+
 def make_optimizer(cfg: dict, game: Game):
     from gandyn.optim import OPTIMIZERS, LookaheadMinmax
 
     name = cfg["optimizer"]
     if name not in OPTIMIZERS:
         raise ValueError(f"optimizer: expected one of {sorted(OPTIMIZERS)}, got {name!r}")
-    opt = OPTIMIZERS[name](game.players, lr=cfg["lr"], **cfg["optimizer_args"])
+    try:
+        opt = OPTIMIZERS[name](_player_groups(cfg, game), lr=cfg["lr"], **cfg["optimizer_args"])
+    except TypeError as e:  # an unknown keyword in [optimizer_args]
+        raise ValueError(f"optimizer_args for {name!r}: {e}") from None
     if cfg["lookahead"]:
         opt = LookaheadMinmax(opt, **cfg["lookahead"])
     return opt
@@ -92,7 +133,7 @@ def load_run(run_dir, step: int | None = None) -> Run:
         step = steps[-1]
     elif step not in steps:
         raise ValueError(f"step: no checkpoint at step {step} in {run_dir}; available: {steps}")
-    game = make_game(cfg["game"], seed=cfg["seed"], **cfg["game_args"])
+    game = build_game(cfg)
     opt = make_optimizer(cfg, game)
     state = torch.load(run_dir / "checkpoints" / f"step_{step:08d}.pt", weights_only=False)
     game.load_state_dict(state["game"])
@@ -105,12 +146,19 @@ def _first_coordinates(game: Game) -> dict:
     return {f"coord{i}": float(ps[0].detach().reshape(-1)[0]) for i, ps in enumerate(game.players) if ps}
 
 
+def _preserved(game: Game):
+    import contextlib
+    return game.preserved() if hasattr(game, "preserved") else contextlib.nullcontext()
+
+
 def _metrics(game: Game, opt, step: int, losses) -> dict:
-    field = flatten([g.detach() for gs in game.vector_field() for g in gs])
+    with _preserved(game):
+        field = flatten([g.detach() for gs in game.vector_field() for g in gs])
+        stats = {k: float(v) for k, v in getattr(game, "last_stats", {}).items()}
     row = {"step": step, "grad_norm": float(field.norm()),
            "losses": [float(l) for l in losses],
            "grad_evals": int(getattr(opt, "grad_evals", 0)),
-           "hvp_evals": int(getattr(opt, "hvp_evals", 0))}
+           "hvp_evals": int(getattr(opt, "hvp_evals", 0)), **stats}
     dist = game.distance_to_equilibrium()
     if dist is not None:
         row["distance"] = dist
@@ -162,7 +210,7 @@ def run_experiment(config: dict, out_dir, *, resume: bool = True, progress: bool
         for s in checkpoints(out):
             (out / "checkpoints" / f"step_{s:08d}.pt").unlink()
         torch.manual_seed(cfg["seed"])
-        game = make_game(cfg["game"], seed=cfg["seed"], **cfg["game_args"])
+        game = build_game(cfg)
         opt = make_optimizer(cfg, game)
     _atomic_write_bytes(out / "config.toml", lambda f: f.write(configs.dumps(cfg).encode()))
 
@@ -172,17 +220,39 @@ def run_experiment(config: dict, out_dir, *, resume: bool = True, progress: bool
 
     status = {"status": "running", "step": start}
     _write_json(out / "status.json", status)
+    writer = None
+    if cfg["tensorboard"]:
+        from torch.utils.tensorboard import SummaryWriter
+        writer = SummaryWriter(str(out / "tensorboard"), purge_step=start + 1 if start else None)
+    bar = None
     steps = range(start, cfg["steps"])
     if progress:
         from tqdm import tqdm
-        steps = tqdm(steps, initial=start, total=cfg["steps"], desc=cfg["optimizer"])
+        steps = bar = tqdm(steps, initial=start, total=cfg["steps"], desc=cfg["optimizer"])
+    evaluate = getattr(game, "evaluate", None)
     with open(metrics_path, "a") as log:
-        if start == 0:
-            row = _metrics(game, opt, 0, [l.detach() for l in game.losses()])
+        def write(row):
             log.write(json.dumps(row) + "\n")
+            log.flush()
+            if writer is not None:
+                _tensorboard(writer, row)
+            if bar is not None:
+                bar.set_postfix(_postfix(row), refresh=False)
+
+        if start == 0:
+            with _preserved(game):
+                row = _metrics(game, opt, 0, [l.detach() for l in game.losses()])
+                if evaluate is not None and cfg["eval_every"]:
+                    row.update(evaluate(out, 0))
+            write(row)
         for step in steps:
-            game.resample()
-            losses = opt.step(game)
+            try:
+                losses = opt.step(game)  # a game draws the step's minibatch itself
+            except ValueError as e:  # a kernel's finiteness check (the penalty's NaN): divergence
+                if "non-finite" not in str(e):
+                    raise
+                status = {"status": "diverged", "step": step, "reason": f"diverged at step {step}: {e}"}
+                break
             if not all(math.isfinite(float(l)) for l in losses):
                 # The losses are those of iterate `step`: the run left the reals there.
                 status = {"status": "diverged", "step": step,
@@ -190,12 +260,16 @@ def run_experiment(config: dict, out_dir, *, resume: bool = True, progress: bool
                 break
             done = step + 1
             last = done == cfg["steps"]
-            if done % cfg["log_every"] == 0 or last:
+            evaluating = evaluate is not None and cfg["eval_every"] and (done % cfg["eval_every"] == 0 or last)
+            if done % cfg["log_every"] == 0 or last or evaluating:
                 row = _metrics(game, opt, done, losses)
                 if summary is not None and done % cfg["diagnostics_every"] == 0:
-                    row["diagnostics"] = summary(game, opt)
-                log.write(json.dumps(row) + "\n")
-                log.flush()
+                    with _preserved(game):
+                        row["diagnostics"] = summary(game, opt)
+                if evaluating:
+                    with _preserved(game):
+                        row.update(evaluate(out, done))
+                write(row)
                 reason = _diverged(row, cfg["diverge_above"])
                 if reason is not None:
                     status = {"status": "diverged", "step": done,
@@ -205,8 +279,42 @@ def run_experiment(config: dict, out_dir, *, resume: bool = True, progress: bool
                 save_checkpoint(out, done, game, opt)
         else:
             status = {"status": "finished", "step": cfg["steps"]}
+    if bar is not None:
+        bar.close()
+    if writer is not None:
+        writer.close()
     _write_json(out / "status.json", status)
     return status
+
+
+def _scalars(row: dict, prefix: str = ""):
+    for k, v in row.items():
+        if k == "step":
+            continue
+        if isinstance(v, dict):
+            yield from _scalars(v, f"{prefix}{k}/")
+        elif isinstance(v, list):
+            for i, x in enumerate(v):
+                if isinstance(x, (int, float)) and not isinstance(x, bool):
+                    yield f"{prefix}{k}/{i}", x
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            yield f"{prefix}{k}", v
+
+
+def _tensorboard(writer, row: dict) -> None:
+    for tag, value in _scalars(row):
+        writer.add_scalar(tag, value, row["step"])
+    writer.flush()
+
+
+def _postfix(row: dict) -> dict:
+    """The progress bar's: the losses and the row's last sample-quality metric."""
+    post = {f"L{i}": f"{l:.3g}" for i, l in enumerate(row["losses"])}
+    for key in ("fid", "modes_covered", "distance"):
+        if isinstance(row.get(key), (int, float)):
+            post[key] = f"{row[key]:.4g}"
+            break
+    return post
 
 
 def read_metrics(run_dir) -> list[dict]:

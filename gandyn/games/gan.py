@@ -32,7 +32,9 @@ only for the sources above); or a callable `n -> x | (x, y)`. A conditional G
 Options: `loss` (gandyn.nn.losses.LOSSES), `label_smoothing` (one-sided, Salimans et al.
 2016), `instance_noise` σ₀ added to D's inputs, annealed linearly to 0 over
 `instance_noise_anneal` steps (0: constant), `ema` decay of an exponential moving average
-of G's weights and buffers for evaluation (`game.G_ema`; 0: none). `last_stats` holds the
+of G's weights and buffers for evaluation (`game.G_ema`; 0: none); `penalty` ("r1", "r2", "wgan-gp": gandyn.nn.gradient_penalty
+with γ or λ = `penalty_weight`, lazy every `penalty_every` steps, conditioned on the labels
+of the samples it is taken at) or a custom `d_regularizer(D, real, fake)`. `last_stats` holds the
 mean D(x), mean D(G(z)) and the penalty of the last loss evaluation, for logging.
 """
 from __future__ import annotations
@@ -61,7 +63,8 @@ class GANGame(Game):
     def __init__(self, generator: nn.Module, discriminator: nn.Module, sample_real,
                  sample_latent: Callable[[int], Tensor] | None = None, *,
                  loss: str = "non-saturating", batch_size: int = 64,
-                 d_regularizer: Regularizer | None = None, label_smoothing: float = 0.0,
+                 d_regularizer: Regularizer | None = None, penalty: str | None = None,
+                 penalty_weight: float = 1.0, penalty_every: int = 1, label_smoothing: float = 0.0,
                  instance_noise: float = 0.0, instance_noise_anneal: int = 0, ema: float = 0.0,
                  seed: int | None = None):
         if loss not in LOSSES:
@@ -84,6 +87,16 @@ class GANGame(Game):
         if _ends_in_sigmoid(discriminator):
             raise ValueError("discriminator: its last module is nn.Sigmoid, but GANGame's losses take "
                              "logits (they apply the sigmoid inside softplus); remove the Sigmoid")
+        from gandyn.nn.penalties import KINDS
+        if penalty is not None and penalty not in KINDS:
+            raise ValueError(f"penalty: expected one of {KINDS} or None, got {penalty!r}")
+        if penalty is not None and d_regularizer is not None:
+            raise ValueError("penalty, d_regularizer: give one of them")
+        if not (isinstance(penalty_weight, (int, float)) and math.isfinite(penalty_weight) and penalty_weight >= 0):
+            raise ValueError(f"penalty_weight: expected a finite number >= 0, got {penalty_weight!r}")
+        if isinstance(penalty_every, bool) or not isinstance(penalty_every, int) or penalty_every < 1:
+            raise ValueError(f"penalty_every: expected an integer >= 1, got {penalty_every!r}")
+        self.penalty, self.penalty_weight, self.penalty_every = penalty, float(penalty_weight), penalty_every
         self.G, self.D = generator, discriminator
         self.loss, self.batch_size = loss, batch_size
         self.d_regularizer = d_regularizer
@@ -99,12 +112,16 @@ class GANGame(Game):
         # The game's own RNG, on the CPU (batches move to the device): seeded from `seed`, or
         # from torch's initial seed without drawing from (and so moving) torch's stream.
         self.generator = torch.Generator().manual_seed(torch.initial_seed() if seed is None else seed)
+        # WGAN-GP's ε: drawn from a stream reset at every loss evaluation to the state drawn by
+        # resample(), so that all evaluations of one step see the same interpolates.
+        self._eps_generator = torch.Generator(self.device)
         self.steps_drawn = 0   # minibatches drawn: the step count of instance-noise annealing
         self._real = _RealSampler(sample_real, batch_size)
         self.sample_latent = sample_latent
         if sample_latent is None and not isinstance(getattr(generator, "latent_dim", None), int):
             raise ValueError("sample_latent: required when the generator has no integer `latent_dim`")
         self.last_stats: dict[str, Tensor] = {}
+        self.evaluator = None   # a GANEvaluator (gandyn.games.gan_eval), set by the registry's builder
         self.G_ema = None
         if ema:
             from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
@@ -142,6 +159,7 @@ class GANGame(Game):
             self.z = self.latents(self.batch_size)
             self.y_fake = self.fake_labels(self.batch_size)
             self.steps_drawn += 1
+            self._eps_seed = int(torch.randint(2 ** 62, (), generator=self.generator))
             std = self.noise_std()
             self.noise = None if std == 0 else [
                 (std * torch.randn(self.real.shape, generator=self.generator, dtype=self.real.dtype)
@@ -187,19 +205,35 @@ class GANGame(Game):
         d_fake = self.discriminate(fake, self.y_fake)
         lg, ld = gan_losses(self.loss, d_real, d_fake, label_smoothing=self.label_smoothing)
         stats = {"d_real": d_real.detach().mean(), "d_fake": d_fake.detach().mean()}
-        if self.d_regularizer is not None:
+        if self.d_regularizer is not None or self.penalty is not None:
             # The regularizer gets G's samples with their graph: it is a term of D's
             # loss, which only D differentiates, so G's field is unchanged, while the
             # Jacobian block ∂v_D/∂θ_G sees how the penalty moves with G.
-            penalty = self.d_regularizer(self.D, real, fake)
+            penalty = self.d_regularizer(self.D, real, fake) if self.penalty is None else \
+                self._penalty(real, fake)
             ld = ld + penalty
             stats["penalty"] = penalty.detach()
         self.last_stats = stats
         return [lg, ld]
 
+    def _penalty(self, real: Tensor, fake: Tensor) -> Tensor:
+        """gandyn.nn.gradient_penalty of kind `penalty` (R1 at the real samples with their
+        labels, R2 at the fakes with theirs, WGAN-GP at interpolates with the real labels)."""
+        from gandyn.nn.penalties import gradient_penalty
+
+        labels = self.y_fake if self.penalty == "r2" else self.real_labels
+        self._eps_generator.manual_seed(self._eps_seed)
+        return gradient_penalty(lambda x: self.discriminate(x, labels), real, fake, kind=self.penalty,
+                                weight=self.penalty_weight, step=self.steps_drawn - 1,
+                                every=self.penalty_every, generator=self._eps_generator, detach=False)
+
     def after_step(self) -> None:
         if self.G_ema is not None:
             self.G_ema.update_parameters(self.G)
+
+    def evaluate(self, out_dir=None, step: int = 0) -> dict:
+        """The evaluator's sample-quality metrics (and sample picture); {} without one."""
+        return {} if self.evaluator is None else self.evaluator(self, out_dir, step)
 
     @contextlib.contextmanager
     def preserved(self):
@@ -208,7 +242,8 @@ class GANGame(Game):
         is put back on exit: logging never changes a trajectory."""
         bufs = [b.detach().clone() for m in (self.G, self.D) for b in m.buffers()]
         rng, torch_rng = self.generator.get_state(), torch.get_rng_state()
-        held = (self.real, self.real_labels, self.z, self.y_fake, self.noise, self.steps_drawn, self.last_stats)
+        held = (self.real, self.real_labels, self.z, self.y_fake, self.noise, self.steps_drawn, self.last_stats,
+                self._eps_seed)
         try:
             yield
         finally:
@@ -218,12 +253,12 @@ class GANGame(Game):
             self.generator.set_state(rng)
             torch.set_rng_state(torch_rng)
             (self.real, self.real_labels, self.z, self.y_fake, self.noise, self.steps_drawn,
-             self.last_stats) = held
+             self.last_stats, self._eps_seed) = held
 
     # ------------------------------------------------------------- state
     def state_dict(self) -> dict:
         state = {"G": self.G.state_dict(), "D": self.D.state_dict(), "rng": self.generator.get_state(),
-                 "steps_drawn": self.steps_drawn,
+                 "steps_drawn": self.steps_drawn, "eps_seed": self._eps_seed,
                  "batch": {"real": self.real, "real_labels": self.real_labels, "z": self.z,
                            "y_fake": self.y_fake, "noise": self.noise}}
         if self.G_ema is not None:
@@ -235,7 +270,7 @@ class GANGame(Game):
         self.D.load_state_dict(state["D"])
         if "rng" in state:
             self.generator.set_state(state["rng"])
-            self.steps_drawn = state["steps_drawn"]
+            self.steps_drawn, self._eps_seed = state["steps_drawn"], state["eps_seed"]
             b = state["batch"]
             self.real, self.real_labels, self.z, self.y_fake, self.noise = (
                 b["real"], b["real_labels"], b["z"], b["y_fake"], b["noise"])
@@ -272,6 +307,8 @@ class _RealSampler:
     @staticmethod
     def _split(batch):
         if isinstance(batch, (tuple, list)):
+            if len(batch) == 1:  # TensorDataset(x)
+                return batch[0], None
             if len(batch) != 2:
                 raise ValueError(f"sample_real: expected batches x or (x, y), got a sequence of {len(batch)}")
             return batch[0], batch[1]

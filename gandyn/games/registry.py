@@ -36,7 +36,71 @@ def quadratic(dim: int = 10, dim_y: int | None = None, mu: float = 0.2, L: float
     return Quadratic.random(dim, dim_y, mu=mu, L=L, coupling=coupling, seed=seed, dtype=configs.dtype(dtype))
 
 
-GAMES: dict[str, Callable[..., Game]] = {"bilinear": bilinear, "quadratic": quadratic, "dirac": DiracGAN}
+def gan(data: str = "ring", data_args: dict | None = None, model: str = "mlp", model_args: dict | None = None,
+        g_args: dict | None = None, d_args: dict | None = None, loss: str = "non-saturating",
+        penalty: str | None = None, penalty_weight: float = 1.0, penalty_every: int = 1,
+        batch_size: int = 64, label_smoothing: float = 0.0, instance_noise: float = 0.0,
+        instance_noise_anneal: int = 0, ema: float = 0.0, eval_samples: int | None = None,
+        fid_weights: str | None = None, precision: str = "float32", device: str = "cpu",
+        seed: int = 0):
+    """A GAN from its parts, by name: data of gandyn.data.DATASETS (with `data_args`), models
+    of gandyn.nn.models.MODELS (`model_args` for both, `g_args` / `d_args` for one), a loss of
+    gandyn.nn.losses, a penalty on D ("r1", "r2", "wgan-gp" with γ or λ = penalty_weight),
+    and the evaluation of gandyn.games.gan_eval. `precision = "bfloat16"` runs the losses
+    under bfloat16 autocast (parameters and the optimizer stay float32)."""
+    from gandyn.data import make_dataset
+    from gandyn.games.gan import GANGame
+    from gandyn.games.gan_eval import GANEvaluator
+    from gandyn.nn.models import make_models
+
+    for name, table in (("data_args", data_args), ("model_args", model_args), ("g_args", g_args),
+                        ("d_args", d_args)):
+        if table is not None and not isinstance(table, dict):
+            raise ValueError(f"{name}: expected a table, got {table!r}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision: expected one of {PRECISIONS}, got {precision!r}")
+    try:
+        dev = torch.device(device)
+    except RuntimeError as e:
+        raise ValueError(f"device: {e}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device: {device!r} asked for, but torch sees no CUDA device")
+    source = make_dataset(data, **(data_args or {}))
+    G, D = make_models(model, tuple(source.shape), getattr(source, "num_classes", 0) if _conditional(model) else 0,
+                       g_args=g_args, d_args=d_args, **(model_args or {}))
+    game_cls = GANGame if precision == "float32" else _autocast_game(precision)
+    game = game_cls(G.to(dev), D.to(dev), source, loss=loss, batch_size=batch_size, penalty=penalty,
+                    penalty_weight=penalty_weight, penalty_every=penalty_every,
+                    label_smoothing=label_smoothing, instance_noise=instance_noise,
+                    instance_noise_anneal=instance_noise_anneal, ema=ema, seed=seed)
+    game.evaluator = GANEvaluator(source, num_samples=eval_samples, seed=seed, fid_weights=fid_weights,
+                                  device=dev)
+    return game
+
+
+PRECISIONS = ("float32", "bfloat16")
+
+
+def _conditional(model: str) -> bool:
+    from gandyn.nn.models import MODELS
+    b = MODELS.get(model)
+    return bool(getattr(b, "conditional", False)) or model.startswith(("cgan", "sngan-projection"))
+
+
+def _autocast_game(precision: str):
+    from gandyn.games.gan import GANGame
+
+    class AutocastGANGame(GANGame):
+        def losses(self):
+            with torch.autocast(self.device.type, dtype=torch.bfloat16):
+                lg, ld = super().losses()
+            return [lg.float(), ld.float()]
+
+    return AutocastGANGame
+
+
+GAMES: dict[str, Callable[..., Game]] = {"bilinear": bilinear, "quadratic": quadratic, "dirac": DiracGAN,
+                                         "gan": gan}
 
 
 def register_game(name: str, builder: Callable[..., Game]) -> None:
@@ -47,7 +111,13 @@ def register_game(name: str, builder: Callable[..., Game]) -> None:
 def make_game(name: str, **kwargs) -> Game:
     if name not in GAMES:
         raise ValueError(f"game: expected one of {sorted(GAMES)}, got {name!r}")
+    import inspect
+
+    params = inspect.signature(GAMES[name]).parameters
+    unknown = sorted(set(kwargs) - set(params))
+    if unknown and not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        raise ValueError(f"game_args for {name!r}: unknown keys {unknown}; expected some of {sorted(params)}")
     try:
         return GAMES[name](**kwargs)
-    except TypeError as e:  # an unknown keyword in [game_args]
+    except TypeError as e:  # a keyword a nested builder refused
         raise ValueError(f"game_args for {name!r}: {e}") from None

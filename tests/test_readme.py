@@ -16,9 +16,12 @@ def test_readme_has_python_blocks():
 def test_readme_block_runs(index, capsys):
     namespace: dict = {}
     exec(compile(BLOCKS[index], f"README.md block {index}", "exec"), namespace)  # noqa: S102
-    if "Extragradient(" in BLOCKS[index]:  # "Ten lines": the printed distance and evaluation count
+    if "Bilinear(" in BLOCKS[index]:  # "Ten lines": the printed distance and evaluation count
         distance, evals = capsys.readouterr().out.split()
         assert float(distance) == pytest.approx(6.6e-09, rel=0.01) and evals == "1000"
     if "frechet_distance(" in BLOCKS[index]:  # "Fused ops": D got gradients; the two samples differ
         assert all(p.grad is not None for p in namespace["D"].parameters())
         assert namespace["fid"].item() > 0.5
+    if "GANGame(" in BLOCKS[index]:  # "GAN runs": the stats every loss evaluation keeps
+        assert capsys.readouterr().out.strip() == "['d_fake', 'd_real', 'penalty']"
+        assert namespace["opt"].grad_evals == 400 and namespace["game"].steps_drawn == 201

@@ -14,7 +14,7 @@ import sys
 
 import torch
 
-SUITES = ("gradient_penalty", "spectral_norm", "frechet", "optim")
+SUITES = ("gradient_penalty", "spectral_norm", "frechet", "optim", "train")
 
 
 def _fmt(v) -> str:

@@ -17,15 +17,6 @@ from gandyn.metrics.digits_classifier import WEIGHTS_PATH, DigitsClassifier
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Many small tensor ops: one thread avoids stalls on a busy shared machine.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def digits():
     return digits_images(16)

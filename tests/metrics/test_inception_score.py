@@ -11,15 +11,6 @@ import torch
 from gandyn.metrics import inception_score
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Many small tensor ops: one thread avoids stalls on a busy shared machine.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def reference(probs: np.ndarray, splits: int) -> tuple[float, float]:
     """Salimans et al.'s numpy code: consecutive chunks, exp(mean KL(p(y|x) ‖ p(y))), np.std."""
     n = probs.shape[0]

@@ -8,15 +8,6 @@ import torch
 from gandyn.metrics import kid, mmd2_unbiased, polynomial_kernel
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Hundreds of small kernel matrices: one thread avoids stalls on a busy shared machine.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def direct_mmd2(x: np.ndarray, y: np.ndarray, degree=3, gamma=None, coef0=1.0) -> float:
     """Σ_{i≠i'} k(xᵢ,xᵢ')/(m(m−1)) + Σ_{j≠j'} k(yⱼ,yⱼ')/(n(n−1)) − 2 Σ k(xᵢ,yⱼ)/(mn), by loops."""
     gamma = 1.0 / x.shape[1] if gamma is None else gamma

@@ -13,15 +13,6 @@ from gandyn.metrics import mixture_mode_metrics, reverse_kl_to_uniform, stacked_
 MODES = torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]], dtype=torch.float64)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Many small tensor ops: one thread avoids stalls on a busy shared machine.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def pacgan_reference(samples: np.ndarray, means: np.ndarray, std: float, thre: float = 3.0):
     """PacGAN's MetricLogger.do (synthetic_data_experiments/PacGAN/pacgan/extensions.py), isotropic std:
     nearest mode in units of std, high quality when below `thre`; KL(p̂ ‖ U) = log K − H(p̂)."""

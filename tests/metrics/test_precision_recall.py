@@ -9,15 +9,6 @@ from scipy.spatial.distance import cdist
 from gandyn.metrics import knn_radii, precision_recall
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Many small tensor ops: one thread avoids stalls on a busy shared machine.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def reference(real: np.ndarray, fake: np.ndarray, k: int) -> dict:
     """Kynkäänniemi et al. / Naeem et al. by brute force on the full distance matrices."""
     def radii(x):

@@ -4,10 +4,9 @@ G(z) = θ, D(x) = ψ·x, data at 0. Unregularized simultaneous GD spirals out,
 alternating GD circles, R1 (γ = 0.5), consensus and extragradient converge.
 Draws figures/dirac_trajectories.png (θ against ψ) and figures/dirac_distance.png.
 """
-import argparse
 from pathlib import Path
 
-from gandyn.plots import plot_curves, plot_trajectories
+from gandyn.plots import figure_parser, plot_curves, plot_trajectories
 from gandyn.train import run_experiment
 
 BASE = {"game": "dirac", "game_args": {"loss": "saturating"}, "lr": 0.1, "steps": 500,
@@ -35,8 +34,6 @@ def main(runs: Path, figures: Path) -> None:
 
 
 if __name__ == "__main__":
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--figures", default="figures")
-    p.add_argument("--runs", default="runs/fig_dirac")
+    p = figure_parser(__doc__, runs="runs/fig_dirac")
     a = p.parse_args()
     main(Path(a.runs), Path(a.figures))

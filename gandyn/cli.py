@@ -218,7 +218,8 @@ def cmd_figures(args) -> int:
     failed = []
     for s in scripts:
         print(f"[figures] {s.name}", flush=True)
-        if subprocess.call([sys.executable, str(s), "--figures", args.figures]) != 0:
+        cmd = [sys.executable, str(s), "--figures", args.figures, "--format", args.format]
+        if subprocess.call(cmd + (["--fast"] if args.fast else [])) != 0:
             failed.append(s.name)
     if failed:
         print(f"[figures] failed: {failed}", file=sys.stderr)
@@ -262,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
     f = sub.add_parser("figures", help="redraw every figure (experiments/fig_*.py)")
     f.add_argument("--figures", default=str(REPO / "figures"))
     f.add_argument("--only", nargs="*", help="substrings of script names")
+    f.add_argument("--fast", action="store_true", help="CI-sized versions (a few minutes on a CPU in all)")
+    f.add_argument("--format", default="png", choices=("png", "pdf"))
     f.set_defaults(fn=cmd_figures)
     sm = sub.add_parser("sample", help="write N samples of a GAN run's checkpoint (.npy or .png)")
     sm.add_argument("run_dir")

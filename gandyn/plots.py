@@ -29,13 +29,34 @@ def run_label(run_dir) -> str:
     return f"{label}, lr={cfg.get('lr')}"
 
 
-def _save(fig, out) -> Path:
+def figure_parser(doc: str | None, runs: str):
+    """The arguments every experiments/fig_*.py script takes (`gandyn figures` passes them on):
+    --figures DIR, --runs DIR, --fast (CI-sized), --format png|pdf."""
+    import argparse
+
+    p = argparse.ArgumentParser(description=doc)
+    p.add_argument("--figures", default="figures", help="directory of the figures")
+    p.add_argument("--runs", default=runs, help="directory of the runs the figure is drawn from")
+    p.add_argument("--fast", action="store_true", help="CI-sized version (fewer steps, coarser grids)")
+    p.add_argument("--format", default="png", choices=("png", "pdf"))
+    return p
+
+
+def save_figure(fig, out, fmt: str | None = None, dpi: int = 200) -> Path:
+    """Write `fig` to `out` (its suffix replaced by `fmt` when given) at `dpi`, and close it."""
     out = Path(out)
+    if fmt is not None:
+        if fmt not in ("png", "pdf"):
+            raise ValueError(f"fmt: expected 'png' or 'pdf', got {fmt!r}")
+        out = out.with_suffix("." + fmt)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(out, dpi=110)
+    fig.savefig(out, dpi=dpi)
     plt.close(fig)
     return out
+
+
+_save = save_figure
 
 
 def plot_curves(run_dirs, out, *, metric: str = "distance", x: str = "step",

@@ -44,30 +44,28 @@ TRAIN_SIZE = 1500
 """Digits split: the first 1,500 images in sklearn's order are "train", the last 297 "test"."""
 
 
+def check_int(value, name: str, minimum: int) -> int:
+    """`value` as a Python int ≥ `minimum` (bool refused), or ValueError naming the argument."""
+    expected = {0: "a non-negative integer", 1: "a positive integer"}.get(minimum, f"an integer ≥ {minimum}")
+    if isinstance(value, bool):
+        raise ValueError(f"{name}: expected {expected}, got {value!r}")
+    try:
+        value = operator.index(value)
+    except TypeError:
+        raise ValueError(f"{name}: expected {expected}, got {value!r}") from None
+    if value < minimum:
+        raise ValueError(f"{name}: expected {expected}, got {value}")
+    return value
+
+
 def check_sample_size(n) -> int:
     """`n` as a Python int ≥ 0, or ValueError: every `sample(n, generator)` validates with this."""
-    if isinstance(n, bool):
-        raise ValueError(f"n: expected a non-negative integer, got {n!r}")
-    try:
-        n = operator.index(n)
-    except TypeError:
-        raise ValueError(f"n: expected a non-negative integer, got {n!r}") from None
-    if n < 0:
-        raise ValueError(f"n: expected a non-negative integer, got {n}")
-    return n
+    return check_int(n, "n", 0)
 
 
 def check_size(size, name: str = "size") -> int:
     """An image side length: a Python int ≥ 1, or ValueError naming the argument."""
-    if isinstance(size, bool):
-        raise ValueError(f"{name}: expected a positive integer, got {size!r}")
-    try:
-        size = operator.index(size)
-    except TypeError:
-        raise ValueError(f"{name}: expected a positive integer, got {size!r}") from None
-    if size < 1:
-        raise ValueError(f"{name}: expected a positive integer, got {size}")
-    return size
+    return check_int(size, name, 1)
 
 
 def uint8_to_signed(x: Tensor) -> Tensor:

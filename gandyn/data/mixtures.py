@@ -8,12 +8,11 @@ measured against the truth; `Mixture.log_prob` is the exact density for the theo
 from __future__ import annotations
 
 import math
-import operator
 
 import torch
 from torch import Tensor
 
-from gandyn.data.digits import check_sample_size
+from gandyn.data.digits import check_int, check_sample_size
 
 
 def _positive(value, name: str) -> float:
@@ -88,14 +87,7 @@ class Mixture:
 
 def ring(n_modes: int = 8, radius: float = 1.0, sigma: float = 0.01) -> Mixture:
     """K modes on a circle: center k = radius·(cos 2πk/K, sin 2πk/K), k = 0..K−1."""
-    if isinstance(n_modes, bool):
-        raise ValueError(f"n_modes: expected an integer ≥ 1, got {n_modes!r}")
-    try:
-        k = operator.index(n_modes)
-    except TypeError:
-        raise ValueError(f"n_modes: expected an integer ≥ 1, got {n_modes!r}") from None
-    if k < 1:
-        raise ValueError(f"n_modes: expected an integer ≥ 1, got {k}")
+    k = check_int(n_modes, "n_modes", 1)
     r = _positive(radius, "radius")
     sigma = _positive(sigma, "sigma")
     centers = [[r * math.cos(2 * math.pi * i / k), r * math.sin(2 * math.pi * i / k)] for i in range(k)]

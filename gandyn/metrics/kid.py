@@ -29,22 +29,11 @@ import numbers
 import torch
 from torch import Tensor
 
+from gandyn.metrics.checks import float_matrix
+
 __all__ = ["kid", "mmd2_unbiased", "polynomial_kernel"]
 
 DEFAULT_SEED = 2020
-
-
-def _check_features(op: str, name: str, x, min_rows: int = 2) -> Tensor:
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{op}: {name} must be a torch.Tensor, got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise TypeError(f"{op}: {name} must be a floating-point tensor, got {x.dtype}")
-    if x.dim() != 2 or x.shape[0] < min_rows or x.shape[1] < 1:
-        raise ValueError(f"{op}: {name} must be a feature matrix (n, d) with n >= {min_rows} samples, "
-                         f"got shape {tuple(x.shape)}")
-    if not bool(torch.isfinite(x).all()):
-        raise ValueError(f"{op}: {name} contains non-finite values (NaN or Inf)")
-    return x.double()
 
 
 def _check_pair(op: str, x: Tensor, y: Tensor, names=("real_feats", "fake_feats")) -> None:
@@ -75,8 +64,8 @@ def _check_kernel(op: str, d: int, degree, gamma, coef0) -> tuple[int, float, fl
 def polynomial_kernel(x: Tensor, y: Tensor, degree: int = 3, gamma: float | None = None, coef0: float = 1.0) -> Tensor:
     """(γ x yᵀ + c₀)^degree, float64 (m, n), γ = 1/d by default."""
     op = "polynomial_kernel"
-    x = _check_features(op, "x", x, 1)
-    y = _check_features(op, "y", y, 1)
+    x = float_matrix(op, "x", x, 1)
+    y = float_matrix(op, "y", y, 1)
     _check_pair(op, x, y, ("x", "y"))
     degree, gamma, coef0 = _check_kernel(op, x.shape[1], degree, gamma, coef0)
     return (x @ y.T * gamma + coef0) ** degree
@@ -105,8 +94,8 @@ def mmd2_unbiased(x: Tensor, y: Tensor, degree: int = 3, gamma: float | None = N
     """The unbiased MMD²_u of x (m, d) and y (n, d), m, n >= 2, under the polynomial kernel
     (γ xᵀy + c₀)^degree (γ = 1/d by default): one KID subset, all rows used."""
     op = "mmd2_unbiased"
-    x = _check_features(op, "x", x)
-    y = _check_features(op, "y", y)
+    x = float_matrix(op, "x", x, 2)
+    y = float_matrix(op, "y", y, 2)
     _check_pair(op, x, y, ("x", "y"))
     degree, gamma, coef0 = _check_kernel(op, x.shape[1], degree, gamma, coef0)
     return float(_mmd2(x, y, degree, gamma, coef0))
@@ -124,8 +113,8 @@ def kid(real_feats: Tensor, fake_feats: Tensor, subsets: int = 100, subset_size:
     seeded with 2020). Each subset draws randperm(N)[:subset_size], then randperm(M)[:subset_size].
     """
     op = "kid"
-    real = _check_features(op, "real_feats", real_feats)
-    fake = _check_features(op, "fake_feats", fake_feats)
+    real = float_matrix(op, "real_feats", real_feats, 2)
+    fake = float_matrix(op, "fake_feats", fake_feats, 2)
     _check_pair(op, real, fake)
     subsets = _check_int(op, "subsets", subsets, 1)
     subset_size = _check_int(op, "subset_size", subset_size, 2)

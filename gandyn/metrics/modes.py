@@ -32,6 +32,8 @@ import numbers
 import torch
 from torch import Tensor
 
+from gandyn.metrics.checks import float_matrix
+
 __all__ = ["mixture_mode_metrics", "stacked_mode_metrics", "reverse_kl_to_uniform"]
 
 
@@ -51,19 +53,6 @@ def reverse_kl_to_uniform(counts: Tensor) -> float:
     return float(torch.special.xlogy(p, p * c.shape[0]).sum().clamp_min(0))
 
 
-def _check_points(op: str, name: str, x, min_rows: int) -> Tensor:
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{op}: {name} must be a torch.Tensor, got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise TypeError(f"{op}: {name} must be a floating-point tensor, got {x.dtype}")
-    if x.dim() != 2 or x.shape[0] < min_rows or x.shape[1] < 1:
-        raise ValueError(f"{op}: {name} must be a matrix (n, d) with n >= {min_rows} rows, got shape "
-                         f"{tuple(x.shape)}")
-    if not bool(torch.isfinite(x).all()):
-        raise ValueError(f"{op}: {name} contains non-finite values (NaN or Inf)")
-    return x.double()
-
-
 @torch.no_grad()
 def mixture_mode_metrics(samples: Tensor, modes: Tensor, sigma: float, *, threshold: float = 3.0) -> dict:
     """PacGAN's mixture metrics of samples (N, d) against the K mode centres modes (K, d) of
@@ -73,8 +62,8 @@ def mixture_mode_metrics(samples: Tensor, modes: Tensor, sigma: float, *, thresh
     A sample is high quality when ‖x − nearest mode‖ < threshold·sigma (strict, as PacGAN).
     """
     op = "mixture_mode_metrics"
-    x = _check_points(op, "samples", samples, 1)
-    mu = _check_points(op, "modes", modes, 1)
+    x = float_matrix(op, "samples", samples, 1, "matrix")
+    mu = float_matrix(op, "modes", modes, 1, "matrix")
     if x.shape[1] != mu.shape[1]:
         raise ValueError(f"{op}: samples and modes must have the same dimension d, got {x.shape[1]} and "
                          f"{mu.shape[1]}")

@@ -37,20 +37,13 @@ import numbers
 import torch
 from torch import Tensor
 
+from gandyn.metrics.checks import float_matrix
+
 __all__ = ["precision_recall", "knn_radii"]
 
 
-def _check_features(op: str, name: str, x, k: int) -> Tensor:
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{op}: {name} must be a torch.Tensor, got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise TypeError(f"{op}: {name} must be a floating-point tensor, got {x.dtype}")
-    if x.dim() != 2 or x.shape[1] < 1 or x.shape[0] < k + 1:
-        raise ValueError(f"{op}: {name} must be a feature matrix (n, d) with n >= k + 1 = {k + 1} samples "
-                         f"(each needs k other samples), got shape {tuple(x.shape)}")
-    if not bool(torch.isfinite(x).all()):
-        raise ValueError(f"{op}: {name} contains non-finite values (NaN or Inf)")
-    return x.double()
+def _need(k: int) -> str:
+    return f"k + 1 = {k + 1} samples (each needs k other samples)"
 
 
 def _check_k(op: str, k, name: str = "k") -> int:
@@ -131,7 +124,7 @@ def knn_radii(features: Tensor, k: int = 3, *, chunk_size: int = 1024) -> Tensor
     op = "knn_radii"
     k = _check_k(op, k)
     chunk_size = _check_k(op, chunk_size, "chunk_size")
-    x = _check_features(op, "features", features, k)
+    x = float_matrix(op, "features", features, k + 1, need=_need(k))
     x, nx = _prepare(x, x.mean(0))
     return _radii(x, nx, k, chunk_size)
 
@@ -146,8 +139,8 @@ def precision_recall(real_feats: Tensor, fake_feats: Tensor, k: int = 3, *, chun
     op = "precision_recall"
     k = _check_k(op, k)
     chunk_size = _check_k(op, chunk_size, "chunk_size")
-    real = _check_features(op, "real_feats", real_feats, k)
-    fake = _check_features(op, "fake_feats", fake_feats, k)
+    real = float_matrix(op, "real_feats", real_feats, k + 1, need=_need(k))
+    fake = float_matrix(op, "fake_feats", fake_feats, k + 1, need=_need(k))
     if real.shape[1] != fake.shape[1]:
         raise ValueError(f"{op}: real_feats and fake_feats must have the same feature dimension d, got "
                          f"{real.shape[1]} and {fake.shape[1]}")

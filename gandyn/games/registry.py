@@ -10,6 +10,7 @@ from gandyn.games.base import Game
 from gandyn.games.bilinear import Bilinear
 from gandyn.games.dirac import DiracGAN
 from gandyn.games.quadratic import Quadratic
+from gandyn.options import check_types
 
 
 
@@ -117,6 +118,7 @@ def make_game(name: str, **kwargs) -> Game:
     unknown = sorted(set(kwargs) - set(params))
     if unknown and not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         raise ValueError(f"game_args for {name!r}: unknown keys {unknown}; expected some of {sorted(params)}")
+    check_types("game_args", GAMES[name], kwargs)
     try:
         return GAMES[name](**kwargs)
     except TypeError as e:  # a keyword a nested builder refused

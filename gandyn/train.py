@@ -81,6 +81,21 @@ def make_optimizer(cfg: dict, game: Game):
     return opt
 
 
+def check_config(config: dict) -> dict:
+    """The config with defaults, checked as far as it can be without building anything:
+    every top-level value and table, the game's name and its arguments' names and types,
+    the optimizer's name and options. (`sweep` checks all its configs before running one.)"""
+    from gandyn.games.registry import check_game_args
+    from gandyn.optim import OPTIMIZERS
+
+    cfg = configs.with_defaults(config)
+    check_game_args(cfg["game"], cfg["game_args"])
+    if cfg["optimizer"] not in OPTIMIZERS:
+        raise ValueError(f"optimizer: expected one of {sorted(OPTIMIZERS)}, got {cfg['optimizer']!r}")
+    OPTIMIZERS[cfg["optimizer"]].check_options("optimizer_args", cfg["optimizer_args"])
+    return cfg
+
+
 @dataclass
 class Run:
     """A run loaded from its directory: game and optimizer at checkpoint `step`."""

@@ -198,9 +198,16 @@ def run_experiment(config: dict, out_dir, *, resume: bool = True, progress: bool
     at "failed" with its message, and is raised on."""
     cfg = configs.with_defaults(config)
     out = Path(out_dir)
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
-    with RunLock(out):
-        game, opt, start = _start(cfg, out, resume)
+    with RunLock(out) as lock:
+        try:
+            game, opt, start = _start(cfg, out, resume)
+        except Exception:
+            if created:  # a config refused before anything ran leaves no directory behind
+                lock.path.unlink()
+                out.rmdir()
+            raise
         if start > cfg["steps"]:
             # Nothing to run; config.toml keeps the steps the run was made with.
             done = read_status(out)

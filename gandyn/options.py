@@ -33,6 +33,8 @@ def takes_var_keyword(fn) -> bool:
 
 
 def _hints(fn) -> dict:
+    if isinstance(fn, type):  # a class: the annotations of its constructor
+        fn = fn.__init__
     try:
         return typing.get_type_hints(fn)
     except Exception:  # an annotation that does not evaluate here: no type checks for fn

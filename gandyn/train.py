@@ -196,7 +196,7 @@ def run_experiment(config: dict, out_dir, *, resume: bool = True, progress: bool
     removed or rewritten before the config has built its game and optimizer, so a bad
     config leaves an earlier run as it was. An exception mid-run leaves status.json
     at "failed" with its message, and is raised on."""
-    cfg = configs.with_defaults(config)
+    cfg = check_config(config)  # a bad option is named before any other complaint
     out = Path(out_dir)
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)

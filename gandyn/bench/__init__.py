@@ -24,7 +24,8 @@ def _fmt(v) -> str:
     return str(v)
 
 
-def print_table(rows: list[dict], file=sys.stdout) -> None:
+def print_table(rows: list[dict], file=None) -> None:
+    file = sys.stdout if file is None else file  # at call time: a default bound at import goes stale
     cols = ["suite", "case", "ours_ms", "ref_ms", "speedup", "ref"]
     extra = sorted({k for r in rows for k in r} - set(cols))
     cols += extra

@@ -75,6 +75,9 @@ def _run_config(args) -> dict:
         cfg["optimizer_args"]["base"] = args.base
     if args.lookahead:
         cfg["lookahead"] = {"k": args.lookahead, "alpha": args.lookahead_alpha}
+    if "game" not in cfg:
+        raise SystemExit("gandyn: error: no game given; name one (bilinear | quadratic | dirac | gan) "
+                         "or a TOML config (experiments/*.toml) as the first argument")
     return cfg
 
 
@@ -127,18 +130,19 @@ def cmd_run(args) -> int:
 
 def cmd_sweep(args) -> int:
     from gandyn.plots import plot_curves
-    from gandyn.train import run_experiment
+    from gandyn.train import check_config, run_experiment
 
     base = _run_config(args)
     out = Path(args.out)
+    runs = [({**base, "optimizer": name.strip(), "lr": lr}, out / f"{name.strip()}-lr{lr}")
+            for name in args.optimizers.split(",") for lr in args.lrs]
+    for cfg, _ in runs:  # every name and step size before the first run
+        check_config(cfg)
     dirs = []
-    for name in args.optimizers.split(","):
-        for lr in args.lrs:
-            cfg = {**base, "optimizer": name, "lr": lr}
-            d = out / f"{name}-lr{lr}"
-            status = run_experiment(cfg, d)
-            print(f"{d}: {status.get('reason', status['status'])}")
-            dirs.append(d)
+    for cfg, d in runs:
+        status = run_experiment(cfg, d)
+        print(f"{d}: {status.get('reason', status['status'])}")
+        dirs.append(d)
     print(plot_curves(dirs, out / "distance.png"))
     return 0
 

@@ -38,25 +38,48 @@ DEFAULTS = {
 PLAYER_OPTIONS = ("lr", "betas", "momentum", "eps")
 
 
+LOOKAHEAD_OPTIONS = ("k", "alpha")
+TABLES = ("game_args", "optimizer_args", "players", "lookahead")
+
+
+def _integer(key: str, value, least: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise ValueError(f"{key}: expected an integer >= {least}, got {value!r}")
+
+
+def _number(key: str, value, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        raise ValueError(f"{key}: expected {what}, got {value!r}")
+    return value
+
+
 def with_defaults(config: dict) -> dict:
+    """The config with defaults filled in; every top-level value and table checked (a
+    ValueError names the key). The options inside [game_args] and [optimizer_args] are
+    checked by the game builder and the optimizer class they are for."""
+    if not isinstance(config, dict):
+        raise ValueError(f"config: expected a table of options, got {config!r}")
     unknown = set(config) - set(DEFAULTS)
     if unknown:
         raise ValueError(f"config: unknown keys {sorted(unknown)}; expected some of {sorted(DEFAULTS)}")
     cfg = {**DEFAULTS, **config}
+    for key in ("game", "optimizer"):
+        if not isinstance(cfg[key], str):
+            raise ValueError(f"{key}: expected a name (a string), got {cfg[key]!r}")
     for key in ("steps", "log_every", "checkpoint_every"):
-        if not isinstance(cfg[key], int) or cfg[key] <= 0:
-            raise ValueError(f"{key}: expected a positive integer, got {cfg[key]!r}")
-    for key in ("diagnostics_every", "eval_every"):
-        if isinstance(cfg[key], bool) or not isinstance(cfg[key], int) or cfg[key] < 0:
-            raise ValueError(f"{key}: expected an integer >= 0, got {cfg[key]!r}")
+        _integer(key, cfg[key], 1)
+    for key in ("seed", "diagnostics_every", "eval_every"):
+        _integer(key, cfg[key], 0)
     if not isinstance(cfg["device"], str):
         raise ValueError(f"device: expected a device name such as \"cpu\" or \"cuda\", got {cfg['device']!r}")
     if not isinstance(cfg["tensorboard"], bool):
         raise ValueError(f"tensorboard: expected true or false, got {cfg['tensorboard']!r}")
-    lr = cfg["lr"]
-    if not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
+    lr = _number("lr", cfg["lr"], "a finite step size > 0")
+    if not math.isfinite(lr) or lr <= 0:
         raise ValueError(f"lr: expected a finite step size > 0, got {lr!r}")
-    for key in ("game_args", "optimizer_args", "players", "lookahead"):
+    if _number("diverge_above", cfg["diverge_above"], "a number > 0 (inf: never)") <= 0:
+        raise ValueError(f"diverge_above: expected a number > 0 (inf: never), got {cfg['diverge_above']!r}")
+    for key in TABLES:
         if not isinstance(cfg[key], dict):
             raise ValueError(f"{key}: expected a table, got {cfg[key]!r}")
     if "lr" in cfg["optimizer_args"]:
@@ -65,10 +88,16 @@ def with_defaults(config: dict) -> dict:
     for name, opts in cfg["players"].items():
         if not isinstance(opts, dict):
             raise ValueError(f"players.{name}: expected a table of {PLAYER_OPTIONS}, got {opts!r}")
-        unknown = sorted(set(opts) - set(PLAYER_OPTIONS))
-        if unknown:
-            raise ValueError(f"players.{name}: unknown keys {unknown}; expected some of {list(PLAYER_OPTIONS)}")
+        check_table(f"players.{name}", opts, PLAYER_OPTIONS)
+    check_table("lookahead", cfg["lookahead"], LOOKAHEAD_OPTIONS)
     return cfg
+
+
+def check_table(name: str, table: dict, valid) -> None:
+    """ValueError naming `name.key` for a key of `table` not among `valid` (listed)."""
+    for key in table:
+        if key not in valid:
+            raise ValueError(f"{name}.{key}: unknown option; expected one of {sorted(valid)}")
 
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}

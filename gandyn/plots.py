@@ -69,6 +69,9 @@ def plot_curves(run_dirs, out, *, metric: str = "distance", x: str = "step",
         if not rows:
             raise ValueError(f"run_dirs: {d} logged no {metric!r} (metrics has "
                              f"{sorted(read_metrics(d)[0])})")
+        if any(x not in r for r in rows):
+            raise ValueError(f"x: {d} logged no {x!r} in every row with {metric!r}; expected one of "
+                             f"{sorted(k for k in rows[0] if isinstance(rows[0][k], (int, float)))}")
         xs, ys = [r[x] for r in rows], [r[metric] for r in rows]
         (line,) = ax.semilogy(xs, ys, label=run_label(d), lw=1.3)
         if read_status(d).get("status") == "diverged":

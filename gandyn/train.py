@@ -3,7 +3,9 @@
 RUN_DIR/
   config.toml        the full config (defaults filled in)
   metrics.jsonl      one JSON line per logged step (and the game's evaluation every eval_every)
-  status.json        {"status": "running" | "finished" | "diverged", "step": k, "reason": ...}
+  status.json        {"status": "running" | "finished" | "diverged" | "failed", "step": k, "reason": ...}
+                     ("running": k is the last checkpoint; "failed": the exception's message)
+  run.lock           held (fcntl.flock) by the process running into the directory, its pid inside
   checkpoints/step_XXXXXXXX.pt   game, optimizer and RNG state, written atomically
   samples/step_XXXXXXXX.png      a GAN's samples at each evaluation
   tensorboard/       TensorBoard event files (tensorboard = true)
@@ -13,15 +15,16 @@ batch-norm statistics, spectral-norm vectors and RNG streams are put back), so a
 trajectory does not depend on log_every or eval_every.
 
 Running a config into a directory that already holds checkpoints resumes from the
-last one: metric lines logged after that checkpoint are dropped and recomputed,
-so a resumed run continues the same metric stream as an uninterrupted one.
+last intact one (gandyn.run_dir: damaged checkpoints are moved aside, a half-written
+last metric line is dropped): metric lines logged after that checkpoint are dropped
+and recomputed, so a resumed run continues the same metric stream as an
+uninterrupted one.
 """
 from __future__ import annotations
 
 import json
 import math
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,8 +33,7 @@ import torch
 from gandyn import config as configs
 from gandyn.games.base import Game, flatten
 from gandyn.games.registry import make_game
-
-CHECKPOINT = re.compile(r"step_(\d{8})\.pt$")
+from gandyn.run_dir import RunLock, checkpoint_path, checkpoints, load_checkpoint, read_metric_lines
 
 
 def build_game(cfg: dict) -> Game:
@@ -72,13 +74,26 @@ def make_optimizer(cfg: dict, game: Game):
     name = cfg["optimizer"]
     if name not in OPTIMIZERS:
         raise ValueError(f"optimizer: expected one of {sorted(OPTIMIZERS)}, got {name!r}")
-    try:
-        opt = OPTIMIZERS[name](_player_groups(cfg, game), lr=cfg["lr"], **cfg["optimizer_args"])
-    except TypeError as e:  # an unknown keyword in [optimizer_args]
-        raise ValueError(f"optimizer_args for {name!r}: {e}") from None
+    OPTIMIZERS[name].check_options("optimizer_args", cfg["optimizer_args"])
+    opt = OPTIMIZERS[name](_player_groups(cfg, game), lr=cfg["lr"], **cfg["optimizer_args"])
     if cfg["lookahead"]:
         opt = LookaheadMinmax(opt, **cfg["lookahead"])
     return opt
+
+
+def check_config(config: dict) -> dict:
+    """The config with defaults, checked as far as it can be without building anything:
+    every top-level value and table, the game's name and its arguments' names and types,
+    the optimizer's name and options. (`sweep` checks all its configs before running one.)"""
+    from gandyn.games.registry import check_game_args
+    from gandyn.optim import OPTIMIZERS
+
+    cfg = configs.with_defaults(config)
+    check_game_args(cfg["game"], cfg["game_args"])
+    if cfg["optimizer"] not in OPTIMIZERS:
+        raise ValueError(f"optimizer: expected one of {sorted(OPTIMIZERS)}, got {cfg['optimizer']!r}")
+    OPTIMIZERS[cfg["optimizer"]].check_options("optimizer_args", cfg["optimizer_args"])
+    return cfg
 
 
 @dataclass
@@ -90,12 +105,6 @@ class Run:
     optimizer: object
     step: int
     rng: torch.Tensor  # torch's CPU RNG state at the checkpoint (a resumed run restores it)
-
-
-def checkpoints(run_dir) -> list[int]:
-    d = Path(run_dir) / "checkpoints"
-    steps = [int(m.group(1)) for p in d.glob("step_*.pt") if (m := CHECKPOINT.search(p.name))]
-    return sorted(steps)
 
 
 def _atomic_write_bytes(path: Path, write) -> None:
@@ -112,7 +121,7 @@ def _write_json(path: Path, obj) -> None:
 
 
 def save_checkpoint(run_dir, step: int, game: Game, optimizer) -> Path:
-    path = Path(run_dir) / "checkpoints" / f"step_{step:08d}.pt"
+    path = checkpoint_path(run_dir, step)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {"step": step, "game": game.state_dict(), "optimizer": optimizer.state_dict(),
              "rng": torch.get_rng_state()}
@@ -121,24 +130,17 @@ def save_checkpoint(run_dir, step: int, game: Game, optimizer) -> Path:
 
 
 def load_run(run_dir, step: int | None = None) -> Run:
-    """Game and optimizer of a run at checkpoint `step` (the latest by default)."""
+    """Game and optimizer of a run at checkpoint `step` (the latest intact one by default)."""
     run_dir = Path(run_dir)
     if not (run_dir / "config.toml").exists():
         raise FileNotFoundError(f"run_dir: {run_dir} has no config.toml (not a run directory)")
     cfg = configs.with_defaults(configs.load(run_dir / "config.toml"))
-    steps = checkpoints(run_dir)
-    if not steps:
-        raise FileNotFoundError(f"run_dir: {run_dir} has no checkpoints")
-    if step is None:
-        step = steps[-1]
-    elif step not in steps:
-        raise ValueError(f"step: no checkpoint at step {step} in {run_dir}; available: {steps}")
+    state = load_checkpoint(run_dir, step)
     game = build_game(cfg)
     opt = make_optimizer(cfg, game)
-    state = torch.load(run_dir / "checkpoints" / f"step_{step:08d}.pt", weights_only=False)
     game.load_state_dict(state["game"])
     opt.load_state_dict(state["optimizer"])
-    return Run(run_dir, cfg, game, opt, step, state["rng"])
+    return Run(run_dir, cfg, game, opt, int(state["step"]), state["rng"])
 
 
 def _first_coordinates(game: Game) -> dict:
@@ -183,43 +185,77 @@ def _truncate_metrics(path: Path, last_step: int) -> None:
     """Keep the metric lines up to `last_step` (the checkpoint a resumed run starts from)."""
     if not path.exists():
         return
-    kept = [line for line in path.read_text().splitlines()
-            if line.strip() and json.loads(line)["step"] <= last_step]
-    _atomic_write_bytes(path, lambda f: f.write("".join(l + "\n" for l in kept).encode()))
+    kept = [row for row in read_metric_lines(path) if row["step"] <= last_step]
+    _atomic_write_bytes(path, lambda f: f.write("".join(json.dumps(r) + "\n" for r in kept).encode()))
 
 
 def run_experiment(config: dict, out_dir, *, resume: bool = True, progress: bool = False) -> dict:
-    """Run `config` into `out_dir`; returns the final status dict."""
-    cfg = configs.with_defaults(config)
+    """Run `config` into `out_dir`; returns the final status dict.
+
+    The directory is locked for the run (gandyn.run_dir.RunLock). Nothing in it is
+    removed or rewritten before the config has built its game and optimizer, so a bad
+    config leaves an earlier run as it was. An exception mid-run leaves status.json
+    at "failed" with its message, and is raised on."""
+    cfg = check_config(config)  # a bad option is named before any other complaint
     out = Path(out_dir)
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
+    with RunLock(out) as lock:
+        try:
+            game, opt, start = _start(cfg, out, resume)
+        except Exception:
+            if created:  # a config refused before anything ran leaves no directory behind
+                lock.path.unlink()
+                out.rmdir()
+            raise
+        if start > cfg["steps"]:
+            # Nothing to run; config.toml keeps the steps the run was made with.
+            done = read_status(out)
+            return {**done, "reason": f"{done.get('status', 'stopped')} at step {start} already; "
+                    f"steps = {cfg['steps']} asks for fewer, so nothing was run (--fresh starts over)"}
+        _atomic_write_bytes(out / "config.toml", lambda f: f.write(configs.dumps(cfg).encode()))
+        at = {"step": start}
+        try:
+            status = _train(cfg, out, game, opt, start, at, progress)
+        except BaseException as e:
+            _write_json(out / "status.json", {"status": "failed", "step": at["step"],
+                                              "reason": f"failed at step {at['step']}: "
+                                                        f"{type(e).__name__}: {e}"})
+            raise
+        _write_json(out / "status.json", status)
+    return status
+
+
+def _start(cfg: dict, out: Path, resume: bool):
+    """(game, optimizer, step) to run from: the last intact checkpoint of `out` when
+    resuming, else a fresh game (the old run's files are removed only once it is built)."""
     metrics_path = out / "metrics.jsonl"
-    start = 0
     if resume and checkpoints(out):
         saved = configs.with_defaults(configs.load(out / "config.toml"))
         if {k: v for k, v in saved.items() if k != "steps"} != {k: v for k, v in cfg.items() if k != "steps"}:
-            raise ValueError(f"out_dir: {out} holds a run of a different config; "
-                             "choose another directory or pass resume=False")
+            raise ValueError(f"out_dir: {out} holds a run of a different config; choose another "
+                             "directory (--out), or start over there with --fresh (resume=False in Python)")
         run = load_run(out)
-        game, opt, start = run.game, run.optimizer, run.step
         torch.set_rng_state(run.rng)
-        _truncate_metrics(metrics_path, start)
-    else:
-        for old in (metrics_path, out / "status.json"):
-            old.unlink(missing_ok=True)
-        for s in checkpoints(out):
-            (out / "checkpoints" / f"step_{s:08d}.pt").unlink()
-        torch.manual_seed(cfg["seed"])
-        game = build_game(cfg)
-        opt = make_optimizer(cfg, game)
-    _atomic_write_bytes(out / "config.toml", lambda f: f.write(configs.dumps(cfg).encode()))
+        _truncate_metrics(metrics_path, run.step)
+        return run.game, run.optimizer, run.step
+    torch.manual_seed(cfg["seed"])
+    game = build_game(cfg)
+    opt = make_optimizer(cfg, game)
+    for old in (metrics_path, out / "status.json"):
+        old.unlink(missing_ok=True)
+    for s in checkpoints(out):
+        checkpoint_path(out, s).unlink()
+    return game, opt, 0
 
+
+def _train(cfg: dict, out: Path, game: Game, opt, start: int, at: dict, progress: bool) -> dict:
+    """Steps start..steps; `at["step"]` follows the step being run. Returns the final status."""
     summary = None
     if cfg["diagnostics_every"]:
         from gandyn.diagnostics import summary
 
-    status = {"status": "running", "step": start}
-    _write_json(out / "status.json", status)
+    _write_json(out / "status.json", {"status": "running", "step": start})
     writer = None
     if cfg["tensorboard"]:
         from torch.utils.tensorboard import SummaryWriter
@@ -230,61 +266,61 @@ def run_experiment(config: dict, out_dir, *, resume: bool = True, progress: bool
         from tqdm import tqdm
         steps = bar = tqdm(steps, initial=start, total=cfg["steps"], desc=cfg["optimizer"])
     evaluate = getattr(game, "evaluate", None)
-    with open(metrics_path, "a") as log:
-        def write(row):
-            log.write(json.dumps(row) + "\n")
-            log.flush()
-            if writer is not None:
-                _tensorboard(writer, row)
-            if bar is not None:
-                bar.set_postfix(_postfix(row), refresh=False)
+    metrics_path = out / "metrics.jsonl"
+    try:
+        with open(metrics_path, "a") as log:
+            def write(row):
+                log.write(json.dumps(row) + "\n")
+                log.flush()
+                if writer is not None:
+                    _tensorboard(writer, row)
+                if bar is not None:
+                    bar.set_postfix(_postfix(row), refresh=False)
 
-        if start == 0:
-            with _preserved(game):
-                row = _metrics(game, opt, 0, [l.detach() for l in game.losses()])
-                if evaluate is not None and cfg["eval_every"]:
-                    row.update(evaluate(out, 0))
-            write(row)
-        for step in steps:
-            try:
-                losses = opt.step(game)  # a game draws the step's minibatch itself
-            except ValueError as e:  # a kernel's finiteness check (the penalty's NaN): divergence
-                if "non-finite" not in str(e):
-                    raise
-                status = {"status": "diverged", "step": step, "reason": f"diverged at step {step}: {e}"}
-                break
-            if not all(math.isfinite(float(l)) for l in losses):
-                # The losses are those of iterate `step`: the run left the reals there.
-                status = {"status": "diverged", "step": step,
-                          "reason": f"diverged at step {step}: non-finite loss {[float(l) for l in losses]}"}
-                break
-            done = step + 1
-            last = done == cfg["steps"]
-            evaluating = evaluate is not None and cfg["eval_every"] and (done % cfg["eval_every"] == 0 or last)
-            if done % cfg["log_every"] == 0 or last or evaluating:
-                row = _metrics(game, opt, done, losses)
-                if summary is not None and done % cfg["diagnostics_every"] == 0:
-                    with _preserved(game):
-                        row["diagnostics"] = summary(game, opt)
-                if evaluating:
-                    with _preserved(game):
-                        row.update(evaluate(out, done))
+            if start == 0:
+                with _preserved(game):
+                    row = _metrics(game, opt, 0, [l.detach() for l in game.losses()])
+                    if evaluate is not None and cfg["eval_every"]:
+                        row.update(evaluate(out, 0))
                 write(row)
-                reason = _diverged(row, cfg["diverge_above"])
-                if reason is not None:
-                    status = {"status": "diverged", "step": done,
-                              "reason": f"diverged at step {done}: {reason}"}
-                    break
-            if done % cfg["checkpoint_every"] == 0 or last:
-                save_checkpoint(out, done, game, opt)
-        else:
-            status = {"status": "finished", "step": cfg["steps"]}
-    if bar is not None:
-        bar.close()
-    if writer is not None:
-        writer.close()
-    _write_json(out / "status.json", status)
-    return status
+            for step in steps:
+                at["step"] = step
+                try:
+                    losses = opt.step(game)  # a game draws the step's minibatch itself
+                except ValueError as e:  # a kernel's finiteness check (the penalty's NaN): divergence
+                    if "non-finite" not in str(e):
+                        raise
+                    return {"status": "diverged", "step": step, "reason": f"diverged at step {step}: {e}"}
+                if not all(math.isfinite(float(l)) for l in losses):
+                    # The losses are those of iterate `step`: the run left the reals there.
+                    return {"status": "diverged", "step": step,
+                            "reason": f"diverged at step {step}: non-finite loss {[float(l) for l in losses]}"}
+                done = step + 1
+                at["step"] = done
+                last = done == cfg["steps"]
+                evaluating = evaluate is not None and cfg["eval_every"] and (done % cfg["eval_every"] == 0 or last)
+                if done % cfg["log_every"] == 0 or last or evaluating:
+                    row = _metrics(game, opt, done, losses)
+                    if summary is not None and done % cfg["diagnostics_every"] == 0:
+                        with _preserved(game):
+                            row["diagnostics"] = summary(game, opt)
+                    if evaluating:
+                        with _preserved(game):
+                            row.update(evaluate(out, done))
+                    write(row)
+                    reason = _diverged(row, cfg["diverge_above"])
+                    if reason is not None:
+                        return {"status": "diverged", "step": done, "reason": f"diverged at step {done}: {reason}"}
+                if done % cfg["checkpoint_every"] == 0 or last:
+                    save_checkpoint(out, done, game, opt)
+                    if not last:
+                        _write_json(out / "status.json", {"status": "running", "step": done})
+        return {"status": "finished", "step": cfg["steps"]}
+    finally:
+        if bar is not None:
+            bar.close()
+        if writer is not None:
+            writer.close()
 
 
 def _scalars(row: dict, prefix: str = ""):
@@ -318,10 +354,11 @@ def _postfix(row: dict) -> dict:
 
 
 def read_metrics(run_dir) -> list[dict]:
+    """The rows of RUN_DIR/metrics.jsonl (a half-written last line is left out)."""
     path = Path(run_dir) / "metrics.jsonl"
     if not path.exists():
         raise FileNotFoundError(f"run_dir: {run_dir} has no metrics.jsonl")
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return read_metric_lines(path)
 
 
 def read_status(run_dir) -> dict:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import math
 import sys
 
 import torch
@@ -23,7 +24,8 @@ def _fmt(v) -> str:
     return str(v)
 
 
-def print_table(rows: list[dict], file=sys.stdout) -> None:
+def print_table(rows: list[dict], file=None) -> None:
+    file = sys.stdout if file is None else file  # at call time: a default bound at import goes stale
     cols = ["suite", "case", "ours_ms", "ref_ms", "speedup", "ref"]
     extra = sorted({k for r in rows for k in r} - set(cols))
     cols += extra
@@ -33,6 +35,18 @@ def print_table(rows: list[dict], file=sys.stdout) -> None:
         print("  ".join(s.ljust(w) for s, w in zip(line, widths)).rstrip(), file=file)
         if k == 0:
             print("  ".join("-" * w for w in widths), file=file)
+
+
+def strict_json(rows):
+    """rows with every non-finite float (a timing that could not be taken) as None: strict
+    JSON has no NaN or Infinity, and parsers other than Python's reject them."""
+    if isinstance(rows, float) and not math.isfinite(rows):
+        return None
+    if isinstance(rows, dict):
+        return {k: strict_json(v) for k, v in rows.items()}
+    if isinstance(rows, (list, tuple)):
+        return [strict_json(v) for v in rows]
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,6 +60,14 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(args.suites) - set(SUITES)
     if unknown:
         p.error(f"unknown suite(s) {sorted(unknown)}; expected some of {SUITES}")
+    try:
+        device = torch.device(args.device)
+    except RuntimeError:
+        p.error(f"--device: expected a device such as cpu or cuda, got {args.device!r}")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        p.error(f"--device {args.device}: torch sees no CUDA device on this machine; use --device cpu")
+    if device.type not in ("cpu", "cuda"):
+        p.error(f"--device: expected cpu or cuda, got {args.device!r}")
     rows: list[dict] = []
     for name in args.suites or SUITES:
         try:
@@ -58,10 +80,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[bench] {name} on {args.device} ...", file=sys.stderr, flush=True)
         rows += mod.run(args.device, args.quick)
     if args.json == "-":
-        json.dump(rows, sys.stdout, indent=1)
+        json.dump(strict_json(rows), sys.stdout, indent=1, allow_nan=False)
     else:
         print_table(rows)
         if args.json:
             with open(args.json, "w") as f:
-                json.dump(rows, f, indent=1)
+                json.dump(strict_json(rows), f, indent=1, allow_nan=False)
     return 0

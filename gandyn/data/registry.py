@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import inspect
 
+from gandyn.options import check_types
+
 from gandyn.data.digits import Digits
 from gandyn.data.local import cifar10, fashion_mnist, image_folder, mnist
 from gandyn.data.mixtures import grid, grid16, ring
@@ -44,4 +46,5 @@ def make_dataset(name: str, **kwargs):
     if missing:
         raise ValueError(f"{key}: missing required keyword{'s' * (len(missing) > 1)} {', '.join(map(repr, missing))}; "
                          f"valid keywords: {', '.join(valid)}")
+    check_types(key, builder, kwargs)
     return builder(**kwargs)

@@ -38,6 +38,8 @@ copies during forward-mode products, so the game's own buffers stay as they were
 from __future__ import annotations
 
 import contextlib
+import functools
+import warnings
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -48,6 +50,18 @@ from gandyn.bench.timing import median_ms
 from gandyn.games.base import Game, flatten, unflatten, vector_field
 
 MODES = ("auto", "forward", "reverse")
+
+
+@functools.cache
+def _load_jvp_decompositions() -> None:
+    """Load torch's forward-mode decompositions once, quietly. torch imports them at the
+    first forward-mode product and registers each with `torch.jit.script`, which torch
+    itself has deprecated: a FutureWarning about torch's own internals that every
+    `gandyn diagnose` would print. The code that warns is torch's; only the message is
+    silenced, for that one import."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=FutureWarning)
+        from torch._decomp import decompositions_for_jvp  # noqa: F401
 
 
 def _check_game(game) -> None:
@@ -225,6 +239,7 @@ class JacobianOperator:
 
     def _forward_matvec(self, u: Tensor) -> Tensor:
         theta = flatten([p.detach() for p in self.params])
+        _load_jvp_decompositions()
         _, ju = torch.func.jvp(self._functional_field, (theta,), (u,))
         return ju.detach()
 

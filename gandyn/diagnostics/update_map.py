@@ -19,6 +19,12 @@ The game's parameters must be reachable for rebinding: attributes of the game
 that are the player tensors (Bilinear, Quadratic), parameters of nn.Module
 attributes (GANGame), and the entries of `game.players`. The optimizer's and
 the game's state are restored afterwards.
+
+A LookaheadMinmax is linearized over one whole cycle started at the current point
+(slow weights = the parameters): k inner steps, then the backtrack
+θ ← θ₀ + α(θ_k − θ₀). Lookahead is a fixed-point iteration in that unit, so its
+spectral radius is per cycle of k inner steps (with plain SGD inside, the matrix is
+(1 − α)I + α Mᵏ for the inner update matrix M). The state is the inner optimizer's.
 """
 from __future__ import annotations
 
@@ -32,8 +38,9 @@ from torch.nn.utils._named_member_accessor import NamedMemberAccessor
 
 from gandyn.games.base import Game, flatten, unflatten
 from gandyn.optim.base import GameOptimizer
+from gandyn.optim.lookahead import LookaheadMinmax
 
-OptimizerOrFactory = Union[GameOptimizer, Callable[[Game], GameOptimizer]]
+OptimizerOrFactory = Union[GameOptimizer, LookaheadMinmax, Callable[[Game], GameOptimizer]]
 
 
 class _Rebinder:
@@ -83,15 +90,24 @@ def _differentiable(opt: GameOptimizer, game: Game, params: list[Tensor]):
 def update_jacobian(optimizer: OptimizerOrFactory, game: Game, closure=None) -> Tensor:
     """Jacobian ∂s'/∂s (dense, dim s × dim s) of one step of `optimizer` at the current point.
 
-    optimizer: a GameOptimizer over `game.players`, or a factory `game -> GameOptimizer`.
+    optimizer: a GameOptimizer or LookaheadMinmax over `game.players` (a lookahead's map
+        is that of one cycle, see the module docstring), or a factory returning one.
     game: the game whose parameters the optimizer steps (it is rebound, then restored).
     closure: the loss closure (default: the game itself).
     The state order is documented in the module docstring.
     """
-    opt = optimizer if isinstance(optimizer, GameOptimizer) else optimizer(game)
-    if not isinstance(opt, GameOptimizer):
-        raise ValueError(f"optimizer: expected a GameOptimizer or a factory returning one, got "
-                         f"{type(opt).__name__}")
+    stepping = (GameOptimizer, LookaheadMinmax)
+    if isinstance(optimizer, stepping):
+        opt = optimizer
+    elif callable(optimizer):
+        opt = optimizer(game)
+    else:
+        opt = None
+    if not isinstance(opt, stepping):
+        raise ValueError(f"optimizer: expected a GameOptimizer, a LookaheadMinmax or a factory returning "
+                         f"one, got {type(opt if opt is not None else optimizer).__name__}")
+    inner, cycle, alpha = (opt.inner, opt.k, opt.alpha) if isinstance(opt, LookaheadMinmax) else (opt, 1, 1.0)
+    opt = inner
     closure = game if closure is None else closure
     params = [p for g in opt.param_groups for p in g["params"]]
     memory = [(p, key) for key in opt.memory_keys() for p in params if key in opt.state[p]]
@@ -104,9 +120,13 @@ def update_jacobian(optimizer: OptimizerOrFactory, game: Game, closure=None) -> 
         for (p, key), t in zip(memory, pieces[len(params):]):
             opt.state[p][key] = t
         with _differentiable(opt, game, params) as binder:
-            binder.rebind(params, pieces[:len(params)])
-            opt.step(closure)
+            start = pieces[:len(params)]
+            binder.rebind(params, start)
+            for _ in range(cycle):
+                opt.step(closure)
             new = [binder.values[p] for p in params]
+            if cycle > 1 or alpha != 1.0:  # the lookahead backtrack θ₀ + α(θ_k − θ₀)
+                new = [s + alpha * (x - s) for s, x in zip(start, new)]
         return flatten(new + [opt.state[p][key] for p, key in memory])
 
     try:

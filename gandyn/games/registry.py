@@ -10,6 +10,7 @@ from gandyn.games.base import Game
 from gandyn.games.bilinear import Bilinear
 from gandyn.games.dirac import DiracGAN
 from gandyn.games.quadratic import Quadratic
+from gandyn.options import check_types
 
 
 
@@ -108,7 +109,9 @@ def register_game(name: str, builder: Callable[..., Game]) -> None:
     GAMES[name] = builder
 
 
-def make_game(name: str, **kwargs) -> Game:
+def check_game_args(name: str, kwargs: dict) -> None:
+    """ValueError naming the key for a game name, argument name or argument type that the
+    builder GAMES[name] does not take (nothing is built)."""
     if name not in GAMES:
         raise ValueError(f"game: expected one of {sorted(GAMES)}, got {name!r}")
     import inspect
@@ -117,6 +120,11 @@ def make_game(name: str, **kwargs) -> Game:
     unknown = sorted(set(kwargs) - set(params))
     if unknown and not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         raise ValueError(f"game_args for {name!r}: unknown keys {unknown}; expected some of {sorted(params)}")
+    check_types("game_args", GAMES[name], kwargs)
+
+
+def make_game(name: str, **kwargs) -> Game:
+    check_game_args(name, kwargs)
     try:
         return GAMES[name](**kwargs)
     except TypeError as e:  # a keyword a nested builder refused

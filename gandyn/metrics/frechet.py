@@ -81,6 +81,8 @@ def check_covariance(op: str, name: str, sigma: Tensor, sym_tol: float | None = 
     psd_tol = _psd_tol(sigma.dtype) if psd_tol is None else psd_tol
     a = ((sigma + sigma.mT) * 0.5).double()
     norm = torch.linalg.matrix_norm(a, keepdim=True)
+    # An all-zero Σ (a generator collapsed to one point) is PSD; the shift must not vanish with it.
+    norm = torch.where(norm > 0, norm, torch.ones_like(norm))
     eye = torch.eye(a.shape[-1], dtype=a.dtype, device=a.device)
     _, info = torch.linalg.cholesky_ex(a + psd_tol * norm * eye)
     bad = info != 0

@@ -27,6 +27,7 @@ forward-over-reverse Jacobian–vector products of a game with a penalty.
 """
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import torch
@@ -70,21 +71,30 @@ def _check_samples(name: str, x: Tensor | None) -> Tensor:
     return x
 
 
-def gradient_penalty(D: Callable[[Tensor], Tensor], real: Tensor | None, fake: Tensor | None,
-                     kind: str = "wgan-gp", target: float = 1.0, weight: float = 10.0, *,
+def gradient_penalty(D: Callable[[Tensor], Tensor], real: Tensor | None = None, fake: Tensor | None = None,
+                     kind: str = "wgan-gp", target: float | None = None, weight: float = 10.0, *,
                      step: int = 0, every: int = 1, generator: torch.Generator | None = None,
                      impl: str = "auto", detach: bool = True) -> Tensor:
     """The penalty of `kind` (see the module docstring), to add to D's loss.
 
-    real, fake: batches (B, ...); "r1" needs only real, "r2" only fake (the other may be None).
-    target: the norm WGAN-GP pulls toward (R1/R2 penalize ‖∇D‖², i.e. target 0, by definition).
-    weight: λ for WGAN-GP, γ for R1/R2.
+    real, fake: batches (B, ...); "r1" needs only real, "r2" only fake (the other may be
+        omitted); "wgan-gp" both, of one shape, dtype and device.
+    target: the norm WGAN-GP pulls toward (default 1; >= 0). R1/R2 penalize ‖∇D‖², i.e.
+        target 0, by definition: a target given with them is refused, not ignored.
+    weight: λ for WGAN-GP, γ for R1/R2: a finite number >= 0.
     step, every: lazy regularization — computed (times `every`) only when step % every == 0.
     generator: draws WGAN-GP's ε (on real's device).
     detach: treat the samples as constants (see the module docstring).
     """
     if kind not in KINDS:
         raise ValueError(f"kind: expected one of {KINDS}, got {kind!r}")
+    if kind != "wgan-gp" and target is not None:
+        raise ValueError(f"target: {kind} penalizes the squared norm (target 0 by definition); "
+                         f"target applies to wgan-gp only, got target={target!r}")
+    target = gp_op.check_target(1.0 if target is None else target)
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight) \
+            or weight < 0:
+        raise ValueError(f"weight: expected a finite number >= 0 (λ or γ), got {weight!r}")
     if isinstance(every, bool) or not isinstance(every, int) or every < 1:
         raise ValueError(f"every: expected an integer >= 1, got {every!r}")
     if isinstance(step, bool) or not isinstance(step, int) or step < 0:
@@ -97,6 +107,9 @@ def gradient_penalty(D: Callable[[Tensor], Tensor], real: Tensor | None, fake: T
         real, fake = _check_samples("real", real), _check_samples("fake", fake)
         if real.shape != fake.shape:
             raise ValueError(f"real, fake: expected one shape, got {tuple(real.shape)} and {tuple(fake.shape)}")
+        if real.dtype != fake.dtype or real.device != fake.device:
+            raise ValueError(f"real, fake: expected one dtype and device, got {real.dtype} on {real.device} "
+                             f"and {fake.dtype} on {fake.device}")
         x = real
     if detach:
         x = x.detach()

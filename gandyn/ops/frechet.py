@@ -299,11 +299,19 @@ class _TraceSqrtReference(torch.autograd.Function):
 
 
 # ---------------------------------------------------------------- public API
+def _check_finite(op: str, name: str, x: Tensor) -> None:
+    # One pass over d² entries beside an O(d³) solve; a NaN would otherwise come out as a
+    # plausible number (the eigen-solvers clamp it away) or as a LAPACK convergence error.
+    if not torch.compiler.is_compiling() and not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{op}: {name} contains non-finite values (NaN or Inf)")
+
+
 def jacobi_eigh(A: Tensor, max_sweeps: int = 30, tol: float | None = None,
                 compute_vectors: bool = True) -> tuple[Tensor, Tensor]:
     """Eigenvalues (ascending) and eigenvectors of the symmetric part of A (..., d, d) by
     batched cyclic Jacobi; not differentiable (trace_sqrt has its own gradient)."""
     _check_square("jacobi_eigh", "A", A)
+    _check_finite("jacobi_eigh", "A", A)
     if max_sweeps < 1:
         raise ValueError(f"jacobi_eigh: max_sweeps must be >= 1, got {max_sweeps}")
     tol = _jacobi_tol(A.dtype, A.shape[-1]) if tol is None else float(tol)
@@ -315,9 +323,11 @@ def jacobi_eigh(A: Tensor, max_sweeps: int = 30, tol: float | None = None,
 def trace_sqrt(sigma1: Tensor, sigma2: Tensor, method: str = "eigh",
                max_iter: int | None = None) -> tuple[Tensor, Tensor]:
     """(Tr sqrt(Σ₁Σ₂) of shape (...), diagnostics (..., 3)) in the inputs' dtype; differentiable
-    in both covariances. Checks shapes and dtypes only: gandyn.metrics.frechet_distance also
-    checks finiteness, symmetry and positive semi-definiteness."""
+    in both covariances. Checks shapes, dtypes and finiteness: gandyn.metrics.frechet_distance
+    also checks symmetry and positive semi-definiteness."""
     _check_pair(sigma1, sigma2, method)
+    _check_finite("trace_sqrt", "sigma1", sigma1)
+    _check_finite("trace_sqrt", "sigma2", sigma2)
     max_iter = default_max_iter(method) if max_iter is None else int(max_iter)
     if max_iter < 1:
         raise ValueError(f"trace_sqrt: max_iter must be >= 1, got {max_iter}")

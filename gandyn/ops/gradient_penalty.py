@@ -25,6 +25,8 @@ module: torch.ops.gandyn.* called directly have reverse mode only
 """
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -43,6 +45,14 @@ def _check_grad(grad: Tensor) -> None:
         raise ValueError("grad: empty batch (size 0 along dim 0); the mean over samples is undefined")
     if not grad.is_floating_point():
         raise TypeError(f"grad: expected a floating-point tensor, got {grad.dtype}")
+
+
+def check_target(target) -> float:
+    """The norm the penalty pulls toward: a finite number >= 0, or ValueError naming target."""
+    if isinstance(target, bool) or not isinstance(target, (int, float)) or not math.isfinite(target) \
+            or target < 0:
+        raise ValueError(f"target: expected a finite number >= 0 (a gradient norm), got {target!r}")
+    return float(target)
 
 
 def _opmath(dtype: torch.dtype) -> torch.dtype:
@@ -202,7 +212,7 @@ def gradient_penalty(grad: Tensor, target: float = 1.0, *, return_norms: bool = 
         dtype, else the reference), "kernel" or "reference".
     """
     _check_grad(grad)
-    target = float(target)
+    target = check_target(target)
     if _use_kernel(grad, impl):
         penalty, norms = _penalty(grad, target)
     else:
@@ -220,6 +230,9 @@ def interpolate(real: Tensor, fake: Tensor, eps: Tensor) -> Tensor:
     """
     if real.shape != fake.shape:
         raise ValueError(f"real, fake: expected one shape, got {tuple(real.shape)} and {tuple(fake.shape)}")
+    if real.dtype != fake.dtype or real.device != fake.device:
+        raise ValueError(f"real, fake: expected one dtype and device, got {real.dtype} on {real.device} "
+                         f"and {fake.dtype} on {fake.device}")
     if real.dim() < 1 or eps.shape != real.shape[:1]:
         raise ValueError(f"eps: expected shape ({real.shape[0] if real.dim() else '?'},) = (batch,), "
                          f"got {tuple(eps.shape)}")

@@ -40,6 +40,7 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
+from gandyn import options as _options
 from gandyn.games.base import Game, vector_field
 
 BASES = ("sgd", "adam")
@@ -61,6 +62,13 @@ def check_nonnegative(name: str, value) -> float:
     if not math.isfinite(value) or value < 0:
         raise ValueError(f"{name}: expected a non-negative finite number, got {value}")
     return float(value)
+
+
+def check_bool(name: str, value) -> bool:
+    """True or False (not a truthy string such as "no"), or ValueError naming `name`."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{name}: expected true or false, got {value!r}")
+    return value
 
 
 def _check_unit_interval(name: str, value) -> float:
@@ -137,6 +145,8 @@ class GameOptimizer(Optimizer):
 
     def __init__(self, players, lr: float = 1e-2, base: str = "sgd", *, momentum: float = 0.0,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, **options):
+        type(self).check_options(type(self).__name__, {"lr": lr, "base": base, "momentum": momentum,
+                                                       "betas": betas, "eps": eps, **options})
         check_positive("lr", lr)
         defaults = dict(lr=lr, base=base, momentum=momentum, betas=tuple(betas), eps=eps, **options)
         self._diff = None
@@ -151,8 +161,39 @@ class GameOptimizer(Optimizer):
         self.hvp_evals = 0
         self.loss_evals = 0
 
+    # ---------------------------------------------------------------- options
+    @classmethod
+    def option_names(cls) -> list[str]:
+        """Every option the constructor takes: the base's and each subclass's own. A
+        subclass takes its options as keyword parameters of its __init__ (and passes the
+        per-group ones on to this base as **options), so its signature is the list."""
+        names: set[str] = set()
+        for c in cls.__mro__:
+            if issubclass(c, GameOptimizer) and "__init__" in vars(c):
+                names |= set(_options.parameters(c.__init__)) - {"players"}
+        return sorted(names)
+
+    @classmethod
+    def check_options(cls, where: str, options: dict) -> None:
+        """Refuse (ValueError naming `where.key`) an option no constructor of the class
+        takes, listing the valid ones, and a value whose type is not its annotation's."""
+        valid = cls.option_names()
+        for key in options:
+            if key not in valid:
+                raise ValueError(f"{where}.{key}: unknown option of {cls.__name__}; expected one of {valid}")
+        for c in cls.__mro__:
+            if issubclass(c, GameOptimizer) and "__init__" in vars(c):
+                own = set(_options.parameters(c.__init__))
+                _options.check_kwargs(where, c.__init__, {k: v for k, v in options.items() if k in own},
+                                      extra=tuple(valid))
+
     # ----------------------------------------------------------------- groups
     def add_param_group(self, param_group: dict) -> None:
+        valid = sorted({"params", "player", *self.defaults})
+        for key in param_group:
+            if key not in valid:
+                raise ValueError(f"param group option {key!r}: unknown to {type(self).__name__}; "
+                                 f"expected some of {valid}")
         super().add_param_group(param_group)
         self._check_group(self.param_groups[-1], len(self.param_groups) - 1)
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import torch
 
-from gandyn.optim.base import GameOptimizer, check_nonnegative, check_positive, grad_or_zeros
+from gandyn.optim.base import GameOptimizer, check_bool, check_nonnegative, check_positive, grad_or_zeros
 from gandyn.optim.conjugate_gradient import conjugate_gradient
 
 
@@ -40,7 +40,7 @@ class CGD(GameOptimizer):
     def __init__(self, players, lr: float = 1e-2, base: str = "sgd", *, zero_sum: bool = False,
                  cg_rtol: float = 1e-6, cg_atol: float = 1e-12, cg_max_iter: int = 100,
                  warm_start: bool = True, **options):
-        self.zero_sum = bool(zero_sum)
+        self.zero_sum = check_bool("zero_sum", zero_sum)
         self.cg_rtol = check_nonnegative("cg_rtol", cg_rtol)
         self.cg_atol = check_nonnegative("cg_atol", cg_atol)
         if self.cg_rtol == 0 and self.cg_atol == 0:
@@ -48,7 +48,7 @@ class CGD(GameOptimizer):
         if isinstance(cg_max_iter, bool) or not isinstance(cg_max_iter, int) or cg_max_iter < 1:
             raise ValueError(f"cg_max_iter: expected a positive int, got {cg_max_iter!r}")
         self.cg_max_iter = cg_max_iter
-        self.warm_start = bool(warm_start)
+        self.warm_start = check_bool("warm_start", warm_start)
         self.last_cg_iterations = 0
         super().__init__(players, lr, base, **options)
         if self.num_players != 2:

@@ -19,14 +19,14 @@ import math
 
 import torch
 
-from gandyn.optim.base import GameOptimizer, check_nonnegative, dot, grad_or_zeros
+from gandyn.optim.base import GameOptimizer, check_bool, check_nonnegative, dot, grad_or_zeros
 
 
 class SGA(GameOptimizer):
     def __init__(self, players, lr: float = 1e-2, base: str = "sgd", *, lam: float = 1.0,
                  align: bool = True, align_eps: float = 0.1, **options):
         self.lam = check_nonnegative("lam", lam)
-        self.align = bool(align)
+        self.align = check_bool("align", align)
         self.align_eps = check_nonnegative("align_eps", align_eps)
         self.last_lambda = self.lam
         super().__init__(players, lr, base, **options)

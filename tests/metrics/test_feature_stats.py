@@ -108,7 +108,7 @@ def test_all_reduce_across_two_processes(tmp_path):
     mp.spawn(_rank_main, args=(2, str(tmp_path / "init"), x, out), nprocs=2, join=True)
     ref = np.cov(x, rowvar=False, ddof=1)
     for rank in range(2):
-        n, mean, cov = torch.load(f"{out}.{rank}")
+        n, mean, cov = torch.load(f"{out}.{rank}", weights_only=True)
         assert n == 101
         assert rel_err(mean.numpy(), x.mean(0)) < 1e-12
         assert rel_err(cov.numpy(), ref) < 1e-12

@@ -26,6 +26,8 @@ from typing import Callable
 
 from torch import nn
 
+from gandyn.options import check_types
+
 from gandyn.nn.models.conditional import (ConditionalDCGANDiscriminator, ConditionalDCGANGenerator,
                                           ConditionalMLPDiscriminator, ConditionalMLPGenerator,
                                           ConditionalSNGANResNetGenerator, SNGANProjectionDiscriminator)
@@ -120,6 +122,8 @@ class ModelBuilder:
         cond = {"num_classes": num_classes} if self.conditional else {}
         g_kw = {k: v for k, v in shared.items() if k in self.g_keywords} | g_args | self.g_fixed(dims) | cond
         d_kw = {k: v for k, v in shared.items() if k in self.d_keywords} | d_args | self.d_fixed(dims) | cond
+        check_types(f"{self.name} G", self.generator, g_kw)
+        check_types(f"{self.name} D", self.discriminator, d_kw)
         return self.generator(**g_kw), self.discriminator(**d_kw)
 
     def __repr__(self) -> str:

@@ -16,7 +16,8 @@
     [game_args]                  # keyword arguments of the game's builder (tables nest:
     dim = 10                     #   [game_args.data_args] for a GAN's data, ...)
     [optimizer_args]             # keyword arguments of the optimizer (base="adam", gamma=...)
-    [players.D]                  # per-player options (lr, betas, momentum, eps), by player
+    [players.D]                  # per-player options (lr, betas, momentum, eps, constraint =
+                                 #   {box = [lo, hi]} or {ball = r}: gandyn/optim/constraints.py), by player
     lr = 4e-4                    #   name (a GAN's "G", "D") or index ("0", "1")
     [lookahead]                  # optional: wrap the optimizer in LookaheadMinmax(k, alpha)
     k = 5
@@ -35,7 +36,7 @@ DEFAULTS = {
     "eval_every": 0, "device": "cpu", "tensorboard": False,
     "game_args": {}, "optimizer_args": {}, "players": {}, "lookahead": {},
 }
-PLAYER_OPTIONS = ("lr", "betas", "momentum", "eps")
+PLAYER_OPTIONS = ("lr", "betas", "momentum", "eps", "constraint")
 
 
 def with_defaults(config: dict) -> dict:

@@ -18,6 +18,10 @@ it into a step s; the parameters then move by −lr·s:
 so Extra-Adam (Gidel et al. 2019) and Optimistic Adam (Daskalakis et al. 2018)
 are Extragradient / Optimistic with base="adam".
 
+A group's `constraint` (a box, a ball or a callable; gandyn/optim/constraints.py)
+makes every method projected: θ_k ← P(θ_k) after each extrapolation and after the
+update of each step.
+
 Counters (cumulative ints, saved in the state_dict): `grad_evals` (evaluations
 of the vector field: one closure call + one backward per player), `hvp_evals`
 (Hessian/Jacobian-vector products: one extra backward through the field's
@@ -41,6 +45,7 @@ from torch import Tensor
 from torch.optim import Optimizer
 
 from gandyn.games.base import Game, vector_field
+from gandyn.optim.constraints import check_constraint, project
 
 BASES = ("sgd", "adam")
 _BASE_MEMORY = {"sgd": ("momentum_buffer",), "adam": ("exp_avg", "exp_avg_sq")}
@@ -136,9 +141,11 @@ class GameOptimizer(Optimizer):
     nonnegative_options: tuple[str, ...] = ()
 
     def __init__(self, players, lr: float = 1e-2, base: str = "sgd", *, momentum: float = 0.0,
-                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, **options):
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, constraint=None,
+                 **options):
         check_positive("lr", lr)
-        defaults = dict(lr=lr, base=base, momentum=momentum, betas=tuple(betas), eps=eps, **options)
+        defaults = dict(lr=lr, base=base, momentum=momentum, betas=tuple(betas), eps=eps,
+                        constraint=constraint, **options)
         self._diff = None
         self._spares: dict[int, list[Tensor]] = {}  # per group: buffers base_step writes Adam's step into
         super().__init__(_as_groups(players), defaults)
@@ -169,6 +176,7 @@ class GameOptimizer(Optimizer):
         _check_unit_interval("betas[0]", g["betas"][0])
         _check_unit_interval("betas[1]", g["betas"][1])
         check_positive("eps", g["eps"])
+        check_constraint(g["constraint"], f"{where}['constraint']")
         for name in self.nonnegative_options:
             check_nonnegative(name, g[name])
         for j, p in enumerate(g["params"]):
@@ -248,6 +256,20 @@ class GameOptimizer(Optimizer):
         else:
             new = torch._foreach_add(self.values(k), list(tensors), alpha=alpha)
             self._diff.rebind(self.param_groups[k]["params"], new)
+
+    def project(self, groups: Sequence[int] | None = None) -> None:
+        """θ_k ← P_Θk(θ_k) for the constrained groups among `groups` (all by default): see
+        gandyn/optim/constraints.py. Every method calls it after each extrapolation, and
+        `step` after the update."""
+        for k in range(len(self.param_groups)) if groups is None else groups:
+            spec = self.param_groups[k]["constraint"]
+            if spec is None:
+                continue
+            new = project(spec, self.values(k))
+            if self._diff is None:
+                torch._foreach_copy_(self.param_groups[k]["params"], new)
+            else:
+                self._diff.rebind(self.param_groups[k]["params"], new)
 
     def snapshot(self) -> list[list[Tensor]]:
         """The current parameters, to `restore` later in the step. The copies live in a
@@ -430,8 +452,10 @@ class GameOptimizer(Optimizer):
             if self._diff is None:
                 with torch.no_grad():
                     losses = self._step(closure)
+                    self.project()
             else:
                 losses = self._step(closure)
+                self.project()
         except RuntimeError as e:
             if "does not support" in str(e) and "order" in str(e):
                 raise ValueError(

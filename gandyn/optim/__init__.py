@@ -8,6 +8,7 @@ Each takes `players` (game.players, or param-group dicts with a "player" key),
 `betas`, `eps`) and its own options; see gandyn/optim/base.py.
 """
 from gandyn.optim.altgd import AltGD
+from gandyn.optim.averaging import Averaged
 from gandyn.optim.base import GameOptimizer
 from gandyn.optim.cgd import CGD
 from gandyn.optim.consensus import Consensus
@@ -30,4 +31,4 @@ OPTIMIZERS = {
 }
 
 __all__ = ["GameOptimizer", "SimGD", "AltGD", "Extragradient", "ExtragradientPast", "Optimistic",
-           "Consensus", "SGA", "CGD", "LookaheadMinmax", "OPTIMIZERS"]
+           "Consensus", "SGA", "CGD", "LookaheadMinmax", "Averaged", "OPTIMIZERS"]

@@ -14,6 +14,7 @@ from gandyn.optim.cgd import CGD
 from gandyn.optim.consensus import Consensus
 from gandyn.optim.extragradient import Extragradient
 from gandyn.optim.extragradient_past import ExtragradientPast
+from gandyn.optim.hamiltonian import HamiltonianGD
 from gandyn.optim.lookahead import LookaheadMinmax
 from gandyn.optim.optimistic import Optimistic
 from gandyn.optim.sga import SGA
@@ -28,7 +29,8 @@ OPTIMIZERS = {
     "consensus": Consensus,
     "sga": SGA,
     "cgd": CGD,
+    "hgd": HamiltonianGD,
 }
 
 __all__ = ["GameOptimizer", "SimGD", "AltGD", "Extragradient", "ExtragradientPast", "Optimistic",
-           "Consensus", "SGA", "CGD", "LookaheadMinmax", "Averaged", "OPTIMIZERS"]
+           "Consensus", "SGA", "CGD", "HamiltonianGD", "LookaheadMinmax", "Averaged", "OPTIMIZERS"]

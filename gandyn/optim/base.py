@@ -248,6 +248,26 @@ class GameOptimizer(Optimizer):
                 at += n
         return losses, v
 
+    def field_and_hamiltonian_grad(self, closure):
+        """(losses, v, ∇H) per group, with ∇H = ∇(½‖v‖²) = Jᵀv for J the Jacobian of the whole
+        field: one field evaluation with create_graph and one vector–Jacobian product (one
+        HVP). Outside differentiable mode v and ∇H are detached. For a batch of games
+        ½‖v‖² is a sum of per-game terms, so the batch entries stay independent."""
+        losses, v = self.field(closure, create_graph=True)
+        ks = range(len(self.param_groups))
+        flat_v = [t for k in ks for t in v[k]]
+        values = [p for k in ks for p in self.values(k)]
+        outs = flat_v if self.differentiable else [t.detach() for t in flat_v]
+        jtv = grad_or_zeros(flat_v, values, outs, create_graph=self.differentiable)
+        self.hvp_evals += 1
+        vs, hs, at = [], [], 0
+        for g in self.param_groups:
+            n = len(g["params"])
+            vs.append(outs[at:at + n])
+            hs.append(jtv[at:at + n])
+            at += n
+        return losses, vs, hs
+
     # ------------------------------------------------------------ arithmetic
     def add_to_params(self, k: int, tensors: Sequence[Tensor], alpha: float) -> None:
         """θ_k ← θ_k + alpha · tensors."""

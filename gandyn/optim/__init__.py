@@ -7,6 +7,7 @@ Each takes `players` (game.players, or param-group dicts with a "player" key),
 `lr`, a per-player `base` optimizer ("sgd" with `momentum`, or "adam" with
 `betas`, `eps`) and its own options; see gandyn/optim/base.py.
 """
+from gandyn.optim.acgd import ACGD
 from gandyn.optim.altgd import AltGD
 from gandyn.optim.averaging import Averaged
 from gandyn.optim.base import GameOptimizer
@@ -30,7 +31,8 @@ OPTIMIZERS = {
     "sga": SGA,
     "cgd": CGD,
     "hgd": HamiltonianGD,
+    "acgd": ACGD,
 }
 
 __all__ = ["GameOptimizer", "SimGD", "AltGD", "Extragradient", "ExtragradientPast", "Optimistic",
-           "Consensus", "SGA", "CGD", "HamiltonianGD", "LookaheadMinmax", "Averaged", "OPTIMIZERS"]
+           "Consensus", "SGA", "CGD", "ACGD", "HamiltonianGD", "LookaheadMinmax", "Averaged", "OPTIMIZERS"]

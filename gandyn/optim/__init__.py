@@ -20,6 +20,7 @@ from gandyn.optim.lookahead import LookaheadMinmax
 from gandyn.optim.optimistic import Optimistic
 from gandyn.optim.sga import SGA
 from gandyn.optim.simgd import SimGD
+from gandyn.optim.unrolled import Unrolled
 
 OPTIMIZERS = {
     "simgd": SimGD,
@@ -32,7 +33,8 @@ OPTIMIZERS = {
     "cgd": CGD,
     "hgd": HamiltonianGD,
     "acgd": ACGD,
+    "unrolled": Unrolled,
 }
 
 __all__ = ["GameOptimizer", "SimGD", "AltGD", "Extragradient", "ExtragradientPast", "Optimistic",
-           "Consensus", "SGA", "CGD", "ACGD", "HamiltonianGD", "LookaheadMinmax", "Averaged", "OPTIMIZERS"]
+           "Consensus", "SGA", "CGD", "ACGD", "HamiltonianGD", "Unrolled", "LookaheadMinmax", "Averaged", "OPTIMIZERS"]

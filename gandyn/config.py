@@ -16,7 +16,7 @@
     [game_args]                  # keyword arguments of the game's builder (tables nest:
     dim = 10                     #   [game_args.data_args] for a GAN's data, ...)
     [optimizer_args]             # keyword arguments of the optimizer (base="adam", gamma=...)
-    [players.D]                  # per-player options (lr, betas, momentum, eps, constraint =
+    [players.D]                  # per-player options (lr, betas, momentum, eps, weight_decay, constraint =
                                  #   {box = [lo, hi]} or {ball = r}: gandyn/optim/constraints.py), by player
     lr = 4e-4                    #   name (a GAN's "G", "D") or index ("0", "1")
     [lookahead]                  # optional: wrap the optimizer in LookaheadMinmax(k, alpha, seed);
@@ -41,7 +41,7 @@ DEFAULTS = {
     "game_args": {}, "optimizer_args": {}, "players": {}, "lookahead": {},
     "averaging": {},
 }
-PLAYER_OPTIONS = ("lr", "betas", "momentum", "eps", "constraint")
+PLAYER_OPTIONS = ("lr", "betas", "momentum", "eps", "weight_decay", "constraint")
 
 
 def with_defaults(config: dict) -> dict:

@@ -35,6 +35,9 @@ class ACGD(CGD):
         if base != "sgd" or options.get("momentum", 0.0) != 0:
             raise ValueError("base, momentum: ACGD's per-coordinate step sizes are its base optimizer; "
                              "expected base='sgd' without momentum")
+        if options.get("weight_decay", 0.0) != 0:
+            raise ValueError("weight_decay: ACGD moves by the competitive step itself; add an L2 term "
+                             "to the players' losses instead")
         self.beta = float(beta)
         super().__init__(players, lr, base, eps=eps, **options)
 

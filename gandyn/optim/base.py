@@ -13,7 +13,12 @@ corrected field) and hands it to the per-player *base* optimizer, which turns
 it into a step s; the parameters then move by −lr·s:
 
   base="sgd":  s = d, or with momentum μ the heavy-ball buffer b ← μ b + d, s = b
+               (nesterov=True: s = d + μ b, as torch.optim.SGD)
   base="adam": s = m̂ / (√v̂ + eps) with the usual bias-corrected moments
+               (amsgrad=True: v̂ from the running maximum of v, as torch.optim.Adam)
+
+`weight_decay` λ adds coupled L2 decay, d ← d + λθ, before the base (torch.optim.SGD's
+and Adam's weight_decay; not AdamW's decoupled decay).
 
 so Extra-Adam (Gidel et al. 2019) and Optimistic Adam (Daskalakis et al. 2018)
 are Extragradient / Optimistic with base="adam".
@@ -141,10 +146,11 @@ class GameOptimizer(Optimizer):
     nonnegative_options: tuple[str, ...] = ()
 
     def __init__(self, players, lr: float = 1e-2, base: str = "sgd", *, momentum: float = 0.0,
-                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, constraint=None,
-                 **options):
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
+                 nesterov: bool = False, amsgrad: bool = False, constraint=None, **options):
         check_positive("lr", lr)
         defaults = dict(lr=lr, base=base, momentum=momentum, betas=tuple(betas), eps=eps,
+                        weight_decay=weight_decay, nesterov=nesterov, amsgrad=amsgrad,
                         constraint=constraint, **options)
         self._diff = None
         self._spares: dict[int, list[Tensor]] = {}  # per group: buffers base_step writes Adam's step into
@@ -176,6 +182,16 @@ class GameOptimizer(Optimizer):
         _check_unit_interval("betas[0]", g["betas"][0])
         _check_unit_interval("betas[1]", g["betas"][1])
         check_positive("eps", g["eps"])
+        for key, default in (("weight_decay", 0.0), ("nesterov", False), ("amsgrad", False)):
+            g.setdefault(key, default)  # groups saved before these options existed
+        check_nonnegative("weight_decay", g["weight_decay"])
+        for key in ("nesterov", "amsgrad"):
+            if not isinstance(g[key], bool):
+                raise ValueError(f"{key}: expected true or false, got {g[key]!r}")
+        if g["nesterov"] and (g["base"] != "sgd" or g["momentum"] == 0):
+            raise ValueError("nesterov: Nesterov momentum needs base='sgd' and a momentum > 0")
+        if g["amsgrad"] and g["base"] != "adam":
+            raise ValueError("amsgrad: AMSGrad is an option of base='adam'")
         check_constraint(g["constraint"], f"{where}['constraint']")
         for name in self.nonnegative_options:
             check_nonnegative(name, g[name])
@@ -193,7 +209,7 @@ class GameOptimizer(Optimizer):
         map): the method's own memory, then the base optimizers' buffers."""
         base = []
         for g in self.param_groups:
-            for key in _BASE_MEMORY[g["base"]]:
+            for key in _BASE_MEMORY[g["base"]] + (("max_exp_avg_sq",) if g["amsgrad"] else ()):
                 if key not in base:
                     base.append(key)
         return tuple(self.method_memory) + tuple(base)
@@ -362,7 +378,7 @@ class GameOptimizer(Optimizer):
         With Adam outside differentiable mode s lives in the group's spare buffers: it is
         valid until the next base_step of group k, unless `remember` takes it."""
         g = self.param_groups[k]
-        d = list(d)
+        d = self._decayed(k, d)
         inplace = self._diff is None
         if g["base"] == "sgd":
             mu = g["momentum"]
@@ -376,7 +392,9 @@ class GameOptimizer(Optimizer):
                 torch._foreach_add_(buf, d)
             else:
                 self.set_state(k, "momentum_buffer", torch._foreach_add(torch._foreach_mul(buf, mu), d))
-            return self.get_state(k, "momentum_buffer")
+            buf = self.get_state(k, "momentum_buffer")
+            # Nesterov as torch.optim.SGD: d + μ·b with the buffer just updated
+            return torch._foreach_add(d, buf, alpha=mu) if g["nesterov"] else buf
         # Adam
         if inplace:
             # torch's fused Adam kernel subtracts lr·s from its "params": on zeros with lr = −1
@@ -391,6 +409,9 @@ class GameOptimizer(Optimizer):
         v = torch._foreach_addcmul(torch._foreach_mul(v, b2), d, d, value=1 - b2)
         self.set_state(k, "exp_avg", m)
         self.set_state(k, "exp_avg_sq", v)
+        if g["amsgrad"]:
+            v = torch._foreach_maximum(self.get_state(k, "max_exp_avg_sq"), v)
+            self.set_state(k, "max_exp_avg_sq", v)
         # m̂/(√v̂ + eps) = (bc2/bc1) · m/(√v + eps·bc2): one pass fewer than dividing by each
         bc1, bc2 = 1 - b1 ** t, math.sqrt(1 - b2 ** t)
         denom = torch._foreach_add(torch._foreach_sqrt(v), g["eps"] * bc2)
@@ -417,14 +438,19 @@ class GameOptimizer(Optimizer):
             ds = [d[i] if d[i].stride() == params[i].stride() and _dense(d[i])
                   else torch.empty_like(params[i]).copy_(d[i]) for i in fused]
             steps = [torch.tensor(float(t), dtype=torch.float32, device=params[i].device) for i in fused]
+            vmax = [self.get_state(k, "max_exp_avg_sq")[i] for i in fused] if g["amsgrad"] else []
             torch._fused_adam_([params[i] for i in fused], ds, [m[i] for i in fused],
-                               [v[i] for i in fused], [], steps, lr=lr, beta1=b1, beta2=b2,
-                               weight_decay=0.0, eps=g["eps"], amsgrad=False, maximize=False)
+                               [v[i] for i in fused], vmax, steps, lr=lr, beta1=b1, beta2=b2,
+                               weight_decay=0.0, eps=g["eps"], amsgrad=g["amsgrad"], maximize=False)
         if rest:  # elementwise by logical index: right for any layout
             ps, ds, ms, vs = ([x[i] for i in rest] for x in (params, d, m, v))
             torch._foreach_lerp_(ms, ds, 1 - b1)
             torch._foreach_mul_(vs, b2)
             torch._foreach_addcmul_(vs, ds, ds, value=1 - b2)
+            if g["amsgrad"]:
+                vmax = [self.get_state(k, "max_exp_avg_sq")[i] for i in rest]
+                torch._foreach_maximum_(vmax, vs)
+                vs = vmax
             bc1, bc2 = 1 - b1 ** t, math.sqrt(1 - b2 ** t)
             denom = torch._foreach_add(torch._foreach_sqrt(vs), g["eps"] * bc2)
             torch._foreach_add_(ps, torch._foreach_div(ms, denom), alpha=-lr * bc2 / bc1)
@@ -437,16 +463,24 @@ class GameOptimizer(Optimizer):
                 self.state[p]["step"] = 0
                 self.state[p]["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                 self.state[p]["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                if self.param_groups[k]["amsgrad"]:
+                    self.state[p]["max_exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
         t = self.state[ps[0]]["step"] + 1
         for p in ps:
             self.state[p]["step"] = t
         return self.get_state(k, "exp_avg"), self.get_state(k, "exp_avg_sq"), t
 
+    def _decayed(self, k: int, d: Sequence[Tensor]) -> list[Tensor]:
+        """d + weight_decay·θ_k: coupled L2 weight decay as torch.optim.SGD/Adam, at the point
+        the step starts from (θ_t for both half-steps of extragradient)."""
+        wd = self.param_groups[k]["weight_decay"]
+        return list(d) if wd == 0 else torch._foreach_add(list(d), self.values(k), alpha=wd)
+
     def descend(self, k: int, d: Sequence[Tensor]) -> None:
         """θ_k ← θ_k − lr · base(d)."""
         g = self.param_groups[k]
         if g["base"] == "adam" and self._diff is None:
-            self._fused_adam(k, g["params"], list(d), lr=g["lr"])  # θ − lr·s in one pass
+            self._fused_adam(k, g["params"], self._decayed(k, d), lr=g["lr"])  # θ − lr·s in one pass
             return
         self.add_to_params(k, self.base_step(k, d), -g["lr"])
 

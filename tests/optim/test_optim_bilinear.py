@@ -296,3 +296,20 @@ def test_lookahead_simgd_rate(shape, eta, k, alpha):
     opt = LookaheadMinmax(SimGD(game.players, lr=eta), k=k, alpha=alpha)
     slow = trajectory(game, opt, 25 * k)[::k]
     assert measured_rate(slow, abs(lam.imag) > 1e-9 * abs(lam)) == pytest.approx(rho, rel=1e-3)
+
+
+@pytest.mark.parametrize("K", [1, 2, 4])
+def test_extragradient_with_several_extrapolations(K):
+    """K extrapolations from z, each with the field at the previous point: z' = Σ_{j=0..K+1} (−ηJ)^j z."""
+    A = random_A(3, 2, [1.3, 0.6, 0, 0], 3)
+    game = Bilinear(torch.tensor(A), seed=2)
+    z0 = game.flat_params().numpy()
+    eta = 0.3
+    opt = Extragradient(game.players, lr=eta, extrapolation_steps=K)
+    opt.step(game)
+    step = -eta * field_jacobian(A)
+    M = sum(np.linalg.matrix_power(step, j) for j in range(K + 2))
+    np.testing.assert_allclose(game.flat_params().numpy(), M @ z0, rtol=1e-12, atol=1e-13)
+    assert opt.grad_evals == K + 1
+    with pytest.raises(ValueError, match="extrapolation_steps"):
+        Extragradient(game.players, extrapolation_steps=0)

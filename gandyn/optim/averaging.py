@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import contextlib
 import math
-from copy import deepcopy
 
 import torch
+
 from gandyn.optim.wrapper import GameOptimizerWrapper
 
 MODES = ("uniform", "ema")
@@ -81,21 +81,10 @@ class Averaged(GameOptimizerWrapper):
                 torch._foreach_copy_([p.detach() for p in params], saved)
 
     def state_dict(self) -> dict:
-        avg = [self.state[p]["average"].clone() if self.n_averaged else None for p in self._params()]
-        return {"inner": self.inner.state_dict(), "average": avg, "steps": self.steps,
+        return {"inner": self.inner.state_dict(), "average": self._saved("average"), "steps": self.steps,
                 "n_averaged": self.n_averaged, "mode": self.mode, "decay": self.decay, "start": self.start}
 
     def load_state_dict(self, state_dict: dict) -> None:
-        params = self._params()
-        if len(state_dict["average"]) != len(params):
-            raise ValueError(f"state_dict: expected averages of {len(params)} parameters, "
-                             f"got {len(state_dict['average'])}")
-        self.inner.load_state_dict(state_dict["inner"])
-        self._reshare_groups()
-        for p, a in zip(params, state_dict["average"]):
-            if a is None:
-                self.state[p].pop("average", None)
-            else:
-                self.state[p]["average"] = deepcopy(a).to(p.device, p.dtype)
+        self._load(state_dict, "average")
         self.steps, self.n_averaged = int(state_dict["steps"]), int(state_dict["n_averaged"])
         self.mode, self.decay, self.start = state_dict["mode"], float(state_dict["decay"]), int(state_dict["start"])

@@ -17,7 +17,6 @@ all restart there).
 from __future__ import annotations
 
 import math
-from copy import deepcopy
 
 import torch
 
@@ -82,24 +81,12 @@ class LookaheadMinmax(GameOptimizerWrapper):
         return losses
 
     def state_dict(self) -> dict:
-        params = self._params()
-        slow = [self.state[p]["slow"].clone() if "slow" in self.state[p] else None for p in params]
-        return {"inner": self.inner.state_dict(), "slow": slow, "inner_steps": self.inner_steps,
+        return {"inner": self.inner.state_dict(), "slow": self._saved("slow"), "inner_steps": self.inner_steps,
                 "next_sync": self.next_sync, "generator": self._generator.get_state(),
                 "k": list(self.k_range), "alpha": self.alpha}
 
     def load_state_dict(self, state_dict: dict) -> None:
-        params = self._params()
-        if len(state_dict["slow"]) != len(params):
-            raise ValueError(f"state_dict: expected slow weights for {len(params)} parameters, "
-                             f"got {len(state_dict['slow'])}")
-        self.inner.load_state_dict(state_dict["inner"])
-        self._reshare_groups()
-        for p, s in zip(params, state_dict["slow"]):
-            if s is None:
-                self.state[p].pop("slow", None)
-            else:
-                self.state[p]["slow"] = deepcopy(s).to(p.device, p.dtype)
+        self._load(state_dict, "slow")
         self.inner_steps = int(state_dict["inner_steps"])
         self.k_range, self.alpha = _check_k(state_dict["k"]), float(state_dict["alpha"])
         # a state saved before random periods existed: every k steps

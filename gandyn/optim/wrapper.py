@@ -2,6 +2,8 @@
 Averaged): the inner one steps, keeps the counters and owns the param groups."""
 from __future__ import annotations
 
+from copy import deepcopy
+
 from torch.optim import Optimizer
 
 
@@ -29,9 +31,22 @@ class GameOptimizerWrapper(Optimizer):
         if isinstance(closure, Game) and not getattr(self, "_wrapped", False):
             closure.after_step()
 
-    def _reshare_groups(self) -> None:
-        """After the inner load_state_dict rebuilt its groups."""
-        self.param_groups = self.inner.param_groups
+    def _saved(self, key: str) -> list:
+        """Copies of the per-parameter state `key` (None where a parameter has none yet)."""
+        return [self.state[p][key].clone() if key in self.state[p] else None for p in self._params()]
+
+    def _load(self, state_dict: dict, key: str) -> None:
+        """The inner optimizer's state, then this wrapper's per-parameter state `key`."""
+        params, saved = self._params(), state_dict[key]
+        if len(saved) != len(params):
+            raise ValueError(f"state_dict: expected '{key}' for {len(params)} parameters, got {len(saved)}")
+        self.inner.load_state_dict(state_dict["inner"])
+        self.param_groups = self.inner.param_groups  # the inner load_state_dict rebuilt its groups
+        for p, s in zip(params, saved):
+            if s is None:
+                self.state[p].pop(key, None)
+            else:
+                self.state[p][key] = deepcopy(s).to(p.device, p.dtype)
 
     @property
     def grad_evals(self) -> int:

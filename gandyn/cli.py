@@ -87,7 +87,7 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
                    help="config values, dotted for tables: steps=500 game_args.loss=hinge players.D.lr=4e-4")
     p.add_argument("--config", help="a TOML config (command-line options override it)")
     p.add_argument("--optimizer", help="simgd | altgd | extragradient | extragradient-past | "
-                   "optimistic | consensus | sga | cgd")
+                   "optimistic | consensus | sga | cgd | acgd | hgd | unrolled")
     p.add_argument("--lr", type=float)
     p.add_argument("--steps", type=int)
     p.add_argument("--seed", type=int)

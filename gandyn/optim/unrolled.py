@@ -9,7 +9,7 @@ With G's parameters θ, D's φ (player `unrolled_player`, by default 1) and D's 
 
 D takes its ordinary step from the current point, on any base; the unrolled steps are
 plain gradient steps of size η_u = `unroll_lr` (default: D's lr), on the step's one
-minibatch. The losses at φʲ are evaluated by rebinding D's parameters inside the game
+minibatch, and are not projected onto D's constraint set (the real steps are). The losses at φʲ are evaluated by rebinding D's parameters inside the game
 (nn.Module parameters are swapped as torch.func.functional_call does, through
 NamedMemberAccessor; tensor attributes are set), so the closure must be the Game itself.
 

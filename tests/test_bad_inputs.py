@@ -89,7 +89,7 @@ def test_wrong_type_of_optimizer_option_is_refused_naming_it(data, name, value):
     if type_ok(value, accepted):
         return
     with pytest.raises(ValueError, match=rf"\b{key}\b"):
-        OPTIMIZERS[name](_game().players, lr=0.1, **{key: value})
+        OPTIMIZERS[name](_game().players, **{"lr": 0.1, key: value})
 
 
 @fixture_ok
@@ -156,7 +156,10 @@ def test_wrong_top_level_value_is_refused_in_one_line_naming_the_key(finished, d
 def test_unknown_lookahead_and_player_keys_are_refused(finished, key):
     if key not in configs.LOOKAHEAD_OPTIONS:
         _refused(finished, {**BASE, "lookahead": {"k": 2, key: 1}}, rf"lookahead\.{key}: unknown option; "
-                 rf"expected one of \['alpha', 'k'\]")
+                 rf"expected one of \['alpha', 'k', 'outer', 'seed'\]")
+    if key not in configs.AVERAGING_OPTIONS:
+        _refused(finished, {**BASE, "averaging": {key: 1}}, rf"averaging\.{key}: unknown option; "
+                 rf"expected one of \['decay', 'mode', 'start'\]")
     if key not in configs.PLAYER_OPTIONS:
         _refused(finished, {**BASE, "players": {"x": {key: 1}}}, rf"players\.x\.{key}: unknown option")
 

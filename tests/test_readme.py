@@ -22,6 +22,8 @@ def test_readme_block_runs(index, capsys):
     if "frechet_distance(" in BLOCKS[index]:  # "Fused ops": D got gradients; the two samples differ
         assert all(p.grad is not None for p in namespace["D"].parameters())
         assert namespace["fid"].item() > 0.5
+    if "Averaged(" in BLOCKS[index]:  # "More of the literature": Gidel et al.'s averaging
+        assert capsys.readouterr().out.split("\n")[:2] == ["averaged 0.01", "last 1.03"]
     if "GANGame(" in BLOCKS[index]:  # "GAN runs": the stats every loss evaluation keeps
         assert capsys.readouterr().out.strip() == "['d_fake', 'd_real', 'penalty']"
         assert namespace["opt"].grad_evals == 400 and namespace["game"].steps_drawn == 201

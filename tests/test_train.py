@@ -106,3 +106,21 @@ def test_cli_default_directories_tell_configs_apart(tmp_path, monkeypatch):
     assert cli(common + ["--base", "adam"]) == 0
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == [
         "bilinear-simgd-adam-lr0.1-seed0", "bilinear-simgd-lookahead5-lr0.1-seed0", "bilinear-simgd-lr0.1-seed0"]
+
+
+@pytest.mark.parametrize("optimizer,args,players", [
+    ("hgd", {}, {}),
+    ("acgd", {"zero_sum": True}, {}),
+    ("unrolled", {"unroll_steps": 2, "base": "adam"}, {"y": {"weight_decay": 0.01}}),
+    ("extragradient-past", {"base": "adam", "past": "gradient", "amsgrad": True}, {}),
+    ("extragradient", {"extrapolation_steps": 2}, {"y": {"constraint": {"ball": 0.5}}}),
+])
+def test_new_optimizers_from_a_config_resume_exactly(tmp_path, optimizer, args, players):
+    cfg = {"game": "bilinear", "game_args": {"dim": 2}, "optimizer": optimizer, "lr": 0.05, "steps": 6,
+           "log_every": 1, "checkpoint_every": 3, "optimizer_args": args, "players": players,
+           "lookahead": {"k": [2, 3], "outer": {"k": 4}}}
+    run_experiment(cfg, tmp_path / "a")
+    run_experiment({**cfg, "steps": 3}, tmp_path / "b")
+    run_experiment(cfg, tmp_path / "b")  # resumed from step 3: every optimizer state round-trips
+    assert read_metrics(tmp_path / "a") == read_metrics(tmp_path / "b")
+    assert read_status(tmp_path / "a")["status"] == "finished"

@@ -8,7 +8,8 @@
      t_field  closure + vector field with create_graph   (consensus, SGA, CGD: they differentiate it)
      t_vjp    one more backward through the field's graph (each HVP; double backward)
      t_loss   closure alone                              (EG-past's losses at θ_t)
-   (*AltGD: closure + one player's gradient, per player; SGA: Jᵀu then its derivative
+   (*AltGD: closure + one player's gradient, per player; HGD: like consensus; Unrolled:
+   its k HVPs priced as VJPs through one field's graph; SGA: Jᵀu then its derivative
    in u, the double-backward Jv; CGD: VJPs of one player's gradient w.r.t. the other's
    parameters, alternating.) The median over rounds of ours/ref − 1 is the arithmetic
    overhead (`overhead_pct`; target < 10%). The same on a DCGAN-shaped conv GAN with R1
@@ -122,9 +123,11 @@ class _Evaluations:
             self.player(0)
             self.player(1)
             return
-        if name in ("consensus", "sga", "cgd"):  # they differentiate the field: create_graph
-            {"consensus": lambda: self.field_and_vjps(hvps), "sga": self.field_and_jv,
-             "cgd": lambda: self.field_and_cross_vjps(hvps)}[name]()
+        if name in ("consensus", "hgd", "unrolled", "sga", "cgd", "acgd"):  # they differentiate the field
+            {"consensus": lambda: self.field_and_vjps(hvps), "hgd": lambda: self.field_and_vjps(hvps),
+             "unrolled": lambda: self.field_and_vjps(hvps), "sga": self.field_and_jv,
+             "cgd": lambda: self.field_and_cross_vjps(hvps),
+             "acgd": lambda: self.field_and_cross_vjps(hvps)}[name]()
             grads -= 1
         for _ in range(grads):
             self.grad()
@@ -143,7 +146,12 @@ def _timed(fn, device: str) -> float:
 def _overhead_rows(device: str, quick: bool) -> list[dict]:
     mlp = [(name, {}) for name in OPTIMIZERS] + [("extragradient", {"base": "adam"}),
                                                  ("optimistic", {"base": "adam"}),
-                                                 ("simgd", {"momentum": 0.9})]
+                                                 ("simgd", {"momentum": 0.9}),
+                                                 ("simgd", {"momentum": 0.9, "nesterov": True}),
+                                                 ("simgd", {"base": "adam", "amsgrad": True,
+                                                            "weight_decay": 1e-4}),
+                                                 ("extragradient", {"extrapolation_steps": 2}),
+                                                 ("extragradient-past", {"base": "adam", "past": "gradient"})]
     conv = [(name, {"base": "adam"}) for name in ("simgd", "extragradient", "optimistic", "consensus")]
     return (_game_overhead_rows(_gan(device, quick), "GAN MLPs", mlp, device, quick)
             + _game_overhead_rows(_conv_gan(device, quick), "conv GAN, R1 on D", conv, device, quick))
@@ -156,8 +164,10 @@ def _game_overhead_rows(game: GANGame, what: str, configs, device: str, quick: b
     rows = []
     for name, extra in configs:
         options = dict(extra)
-        if name == "cgd":
+        if name in ("cgd", "acgd"):
             options.update(zero_sum=True, cg_max_iter=5, cg_rtol=1e-12)
+        if name == "unrolled":
+            options.update(unroll_steps=2)
         opt = OPTIMIZERS[name](game.players, lr=1e-5, **options)
         opt.step(game)  # allocate state, warm up
         ours, ref, counts = [], [], []

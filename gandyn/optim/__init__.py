@@ -7,16 +7,20 @@ Each takes `players` (game.players, or param-group dicts with a "player" key),
 `lr`, a per-player `base` optimizer ("sgd" with `momentum`, or "adam" with
 `betas`, `eps`) and its own options; see gandyn/optim/base.py.
 """
+from gandyn.optim.acgd import ACGD
 from gandyn.optim.altgd import AltGD
+from gandyn.optim.averaging import Averaged
 from gandyn.optim.base import GameOptimizer
 from gandyn.optim.cgd import CGD
 from gandyn.optim.consensus import Consensus
 from gandyn.optim.extragradient import Extragradient
 from gandyn.optim.extragradient_past import ExtragradientPast
+from gandyn.optim.hamiltonian import HamiltonianGD
 from gandyn.optim.lookahead import LookaheadMinmax
 from gandyn.optim.optimistic import Optimistic
 from gandyn.optim.sga import SGA
 from gandyn.optim.simgd import SimGD
+from gandyn.optim.unrolled import Unrolled
 
 OPTIMIZERS = {
     "simgd": SimGD,
@@ -27,7 +31,10 @@ OPTIMIZERS = {
     "consensus": Consensus,
     "sga": SGA,
     "cgd": CGD,
+    "hgd": HamiltonianGD,
+    "acgd": ACGD,
+    "unrolled": Unrolled,
 }
 
 __all__ = ["GameOptimizer", "SimGD", "AltGD", "Extragradient", "ExtragradientPast", "Optimistic",
-           "Consensus", "SGA", "CGD", "LookaheadMinmax", "OPTIMIZERS"]
+           "Consensus", "SGA", "CGD", "ACGD", "HamiltonianGD", "Unrolled", "LookaheadMinmax", "Averaged", "OPTIMIZERS"]

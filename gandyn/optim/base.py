@@ -13,10 +13,19 @@ corrected field) and hands it to the per-player *base* optimizer, which turns
 it into a step s; the parameters then move by −lr·s:
 
   base="sgd":  s = d, or with momentum μ the heavy-ball buffer b ← μ b + d, s = b
+               (nesterov=True: s = d + μ b, as torch.optim.SGD)
   base="adam": s = m̂ / (√v̂ + eps) with the usual bias-corrected moments
+               (amsgrad=True: v̂ from the running maximum of v, as torch.optim.Adam)
+
+`weight_decay` λ adds coupled L2 decay, d ← d + λθ, before the base (torch.optim.SGD's
+and Adam's weight_decay; not AdamW's decoupled decay).
 
 so Extra-Adam (Gidel et al. 2019) and Optimistic Adam (Daskalakis et al. 2018)
 are Extragradient / Optimistic with base="adam".
+
+A group's `constraint` (a box, a ball or a callable; gandyn/optim/constraints.py)
+makes every method projected: θ_k ← P(θ_k) after each extrapolation and after the
+update of each step.
 
 Counters (cumulative ints, saved in the state_dict): `grad_evals` (evaluations
 of the vector field: one closure call + one backward per player), `hvp_evals`
@@ -42,6 +51,7 @@ from torch.optim import Optimizer
 
 from gandyn import options as _options
 from gandyn.games.base import Game, vector_field
+from gandyn.optim.constraints import check_constraint, project
 
 BASES = ("sgd", "adam")
 _BASE_MEMORY = {"sgd": ("momentum_buffer",), "adam": ("exp_avg", "exp_avg_sq")}
@@ -144,11 +154,16 @@ class GameOptimizer(Optimizer):
     nonnegative_options: tuple[str, ...] = ()
 
     def __init__(self, players, lr: float = 1e-2, base: str = "sgd", *, momentum: float = 0.0,
-                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, **options):
-        type(self).check_options(type(self).__name__, {"lr": lr, "base": base, "momentum": momentum,
-                                                       "betas": betas, "eps": eps, **options})
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
+                 nesterov: bool = False, amsgrad: bool = False, constraint=None, **options):
+        type(self).check_options(type(self).__name__, {
+            "lr": lr, "base": base, "momentum": momentum, "betas": betas, "eps": eps,
+            "weight_decay": weight_decay, "nesterov": nesterov, "amsgrad": amsgrad,
+            "constraint": constraint, **options})
         check_positive("lr", lr)
-        defaults = dict(lr=lr, base=base, momentum=momentum, betas=tuple(betas), eps=eps, **options)
+        defaults = dict(lr=lr, base=base, momentum=momentum, betas=tuple(betas), eps=eps,
+                        weight_decay=weight_decay, nesterov=nesterov, amsgrad=amsgrad,
+                        constraint=constraint, **options)
         self._diff = None
         self._spares: dict[int, list[Tensor]] = {}  # per group: buffers base_step writes Adam's step into
         super().__init__(_as_groups(players), defaults)
@@ -210,6 +225,17 @@ class GameOptimizer(Optimizer):
         _check_unit_interval("betas[0]", g["betas"][0])
         _check_unit_interval("betas[1]", g["betas"][1])
         check_positive("eps", g["eps"])
+        for key, default in (("weight_decay", 0.0), ("nesterov", False), ("amsgrad", False)):
+            g.setdefault(key, default)  # groups saved before these options existed
+        check_nonnegative("weight_decay", g["weight_decay"])
+        for key in ("nesterov", "amsgrad"):
+            if not isinstance(g[key], bool):
+                raise ValueError(f"{key}: expected true or false, got {g[key]!r}")
+        if g["nesterov"] and (g["base"] != "sgd" or g["momentum"] == 0):
+            raise ValueError("nesterov: Nesterov momentum needs base='sgd' and a momentum > 0")
+        if g["amsgrad"] and g["base"] != "adam":
+            raise ValueError("amsgrad: AMSGrad is an option of base='adam'")
+        check_constraint(g["constraint"], f"{where}['constraint']")
         for name in self.nonnegative_options:
             check_nonnegative(name, g[name])
         for j, p in enumerate(g["params"]):
@@ -226,7 +252,7 @@ class GameOptimizer(Optimizer):
         map): the method's own memory, then the base optimizers' buffers."""
         base = []
         for g in self.param_groups:
-            for key in _BASE_MEMORY[g["base"]]:
+            for key in _BASE_MEMORY[g["base"]] + (("max_exp_avg_sq",) if g["amsgrad"] else ()):
                 if key not in base:
                     base.append(key)
         return tuple(self.method_memory) + tuple(base)
@@ -281,6 +307,26 @@ class GameOptimizer(Optimizer):
                 at += n
         return losses, v
 
+    def field_and_hamiltonian_grad(self, closure):
+        """(losses, v, ∇H) per group, with ∇H = ∇(½‖v‖²) = Jᵀv for J the Jacobian of the whole
+        field: one field evaluation with create_graph and one vector–Jacobian product (one
+        HVP). Outside differentiable mode v and ∇H are detached. For a batch of games
+        ½‖v‖² is a sum of per-game terms, so the batch entries stay independent."""
+        losses, v = self.field(closure, create_graph=True)
+        ks = range(len(self.param_groups))
+        flat_v = [t for k in ks for t in v[k]]
+        values = [p for k in ks for p in self.values(k)]
+        outs = flat_v if self.differentiable else [t.detach() for t in flat_v]
+        jtv = grad_or_zeros(flat_v, values, outs, create_graph=self.differentiable)
+        self.hvp_evals += 1
+        vs, hs, at = [], [], 0
+        for g in self.param_groups:
+            n = len(g["params"])
+            vs.append(outs[at:at + n])
+            hs.append(jtv[at:at + n])
+            at += n
+        return losses, vs, hs
+
     # ------------------------------------------------------------ arithmetic
     def add_to_params(self, k: int, tensors: Sequence[Tensor], alpha: float) -> None:
         """θ_k ← θ_k + alpha · tensors."""
@@ -289,6 +335,20 @@ class GameOptimizer(Optimizer):
         else:
             new = torch._foreach_add(self.values(k), list(tensors), alpha=alpha)
             self._diff.rebind(self.param_groups[k]["params"], new)
+
+    def project(self, groups: Sequence[int] | None = None) -> None:
+        """θ_k ← P_Θk(θ_k) for the constrained groups among `groups` (all by default): see
+        gandyn/optim/constraints.py. Every method calls it after each extrapolation, and
+        `step` after the update."""
+        for k in range(len(self.param_groups)) if groups is None else groups:
+            spec = self.param_groups[k]["constraint"]
+            if spec is None:
+                continue
+            new = project(spec, self.values(k))
+            if self._diff is None:
+                torch._foreach_copy_(self.param_groups[k]["params"], new)
+            else:
+                self._diff.rebind(self.param_groups[k]["params"], new)
 
     def snapshot(self) -> list[list[Tensor]]:
         """The current parameters, to `restore` later in the step. The copies live in a
@@ -361,7 +421,7 @@ class GameOptimizer(Optimizer):
         With Adam outside differentiable mode s lives in the group's spare buffers: it is
         valid until the next base_step of group k, unless `remember` takes it."""
         g = self.param_groups[k]
-        d = list(d)
+        d = self._decayed(k, d)
         inplace = self._diff is None
         if g["base"] == "sgd":
             mu = g["momentum"]
@@ -375,7 +435,9 @@ class GameOptimizer(Optimizer):
                 torch._foreach_add_(buf, d)
             else:
                 self.set_state(k, "momentum_buffer", torch._foreach_add(torch._foreach_mul(buf, mu), d))
-            return self.get_state(k, "momentum_buffer")
+            buf = self.get_state(k, "momentum_buffer")
+            # Nesterov as torch.optim.SGD: d + μ·b with the buffer just updated
+            return torch._foreach_add(d, buf, alpha=mu) if g["nesterov"] else buf
         # Adam
         if inplace:
             # torch's fused Adam kernel subtracts lr·s from its "params": on zeros with lr = −1
@@ -390,6 +452,9 @@ class GameOptimizer(Optimizer):
         v = torch._foreach_addcmul(torch._foreach_mul(v, b2), d, d, value=1 - b2)
         self.set_state(k, "exp_avg", m)
         self.set_state(k, "exp_avg_sq", v)
+        if g["amsgrad"]:
+            v = torch._foreach_maximum(self.get_state(k, "max_exp_avg_sq"), v)
+            self.set_state(k, "max_exp_avg_sq", v)
         # m̂/(√v̂ + eps) = (bc2/bc1) · m/(√v + eps·bc2): one pass fewer than dividing by each
         bc1, bc2 = 1 - b1 ** t, math.sqrt(1 - b2 ** t)
         denom = torch._foreach_add(torch._foreach_sqrt(v), g["eps"] * bc2)
@@ -416,14 +481,19 @@ class GameOptimizer(Optimizer):
             ds = [d[i] if d[i].stride() == params[i].stride() and _dense(d[i])
                   else torch.empty_like(params[i]).copy_(d[i]) for i in fused]
             steps = [torch.tensor(float(t), dtype=torch.float32, device=params[i].device) for i in fused]
+            vmax = [self.get_state(k, "max_exp_avg_sq")[i] for i in fused] if g["amsgrad"] else []
             torch._fused_adam_([params[i] for i in fused], ds, [m[i] for i in fused],
-                               [v[i] for i in fused], [], steps, lr=lr, beta1=b1, beta2=b2,
-                               weight_decay=0.0, eps=g["eps"], amsgrad=False, maximize=False)
+                               [v[i] for i in fused], vmax, steps, lr=lr, beta1=b1, beta2=b2,
+                               weight_decay=0.0, eps=g["eps"], amsgrad=g["amsgrad"], maximize=False)
         if rest:  # elementwise by logical index: right for any layout
             ps, ds, ms, vs = ([x[i] for i in rest] for x in (params, d, m, v))
             torch._foreach_lerp_(ms, ds, 1 - b1)
             torch._foreach_mul_(vs, b2)
             torch._foreach_addcmul_(vs, ds, ds, value=1 - b2)
+            if g["amsgrad"]:
+                vmax = [self.get_state(k, "max_exp_avg_sq")[i] for i in rest]
+                torch._foreach_maximum_(vmax, vs)
+                vs = vmax
             bc1, bc2 = 1 - b1 ** t, math.sqrt(1 - b2 ** t)
             denom = torch._foreach_add(torch._foreach_sqrt(vs), g["eps"] * bc2)
             torch._foreach_add_(ps, torch._foreach_div(ms, denom), alpha=-lr * bc2 / bc1)
@@ -436,16 +506,24 @@ class GameOptimizer(Optimizer):
                 self.state[p]["step"] = 0
                 self.state[p]["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                 self.state[p]["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                if self.param_groups[k]["amsgrad"]:
+                    self.state[p]["max_exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
         t = self.state[ps[0]]["step"] + 1
         for p in ps:
             self.state[p]["step"] = t
         return self.get_state(k, "exp_avg"), self.get_state(k, "exp_avg_sq"), t
 
+    def _decayed(self, k: int, d: Sequence[Tensor]) -> list[Tensor]:
+        """d + weight_decay·θ_k: coupled L2 weight decay as torch.optim.SGD/Adam, at the point
+        the step starts from (θ_t for both half-steps of extragradient)."""
+        wd = self.param_groups[k]["weight_decay"]
+        return list(d) if wd == 0 else torch._foreach_add(list(d), self.values(k), alpha=wd)
+
     def descend(self, k: int, d: Sequence[Tensor]) -> None:
         """θ_k ← θ_k − lr · base(d)."""
         g = self.param_groups[k]
         if g["base"] == "adam" and self._diff is None:
-            self._fused_adam(k, g["params"], list(d), lr=g["lr"])  # θ − lr·s in one pass
+            self._fused_adam(k, g["params"], self._decayed(k, d), lr=g["lr"])  # θ − lr·s in one pass
             return
         self.add_to_params(k, self.base_step(k, d), -g["lr"])
 
@@ -471,8 +549,10 @@ class GameOptimizer(Optimizer):
             if self._diff is None:
                 with torch.no_grad():
                     losses = self._step(closure)
+                    self.project()
             else:
                 losses = self._step(closure)
+                self.project()
         except RuntimeError as e:
             if "does not support" in str(e) and "order" in str(e):
                 raise ValueError(

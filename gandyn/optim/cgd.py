@@ -16,7 +16,8 @@ general-sum game (`zero_sum=False`, the default: always correct) CG runs on the
 normal equations MᵀM Δ = Mᵀ rhs, which costs twice the HVPs, and the cross
 gradients ∇_y f, ∇_x g are computed too (one more gradient evaluation).
 
-CG is warm-started from the previous step's solution (state "cg_warm"), stops
+CG is warm-started from the previous step's solution (state "cg_warm", in the
+variable Δ_a/√η_a of `competitive_step`), stops
 at ‖r‖ ≤ max(cg_rtol·‖rhs‖, cg_atol), and `last_cg_iterations` says how many
 iterations the last step took. HVP count per step: 1 (rhs) + 1 (Δ of the other
 player) + k·(2 if zero_sum else 4) for k CG iterations, + the same per matvec of
@@ -25,8 +26,10 @@ player's parameters, so for a batch of games (Bilinear with A of shape
 (B, m, n)) the solve couples the batch entries through its step lengths.
 
 With base="sgd" (no momentum) the parameters move by exactly (Δx, Δy). With
-another base the direction −Δ/η is handed to the base optimizer (a heuristic,
-not ACGD). Every group of a player must share one lr.
+another base the direction −Δ/η is handed to the base optimizer: a heuristic of
+this library, NOT adaptive CGD — CGD(base="adam") grows on a 2×2 bilinear game
+where ACGD (gandyn.optim.ACGD, Schäfer et al.'s per-coordinate preconditioning
+inside the competitive step) converges. Every group of a player must share one lr.
 """
 from __future__ import annotations
 
@@ -62,14 +65,32 @@ class CGD(GameOptimizer):
         return check_positive("lr", lrs.pop())
 
     def _step(self, closure):
-        diff = self.differentiable
         losses, v = self.field(closure, create_graph=True)
+        eta = [[self._lr(i)] * len(self.player_values(i)) for i in (0, 1)]
+        deltas = self.competitive_step(losses, v, eta)
+        for i in (0, 1):
+            at = 0
+            for k in self.groups_of(i):
+                n = len(self.param_groups[k]["params"])
+                self.descend(k, torch._foreach_div(deltas[i][at:at + n], -eta[i][0]))
+                at += n
+        return losses
+
+    def competitive_step(self, losses, v, eta) -> list[list]:
+        """(Δ₀, Δ₁), the players' CGD steps, with the step sizes η_i given per tensor of each
+        player (floats, or tensors of the parameters' shapes for a per-coordinate η as in ACGD).
+        The system of player a is solved in the variable w = Δ_a/√η_a, where it is
+        (I − √η_a B_ab η_b B_ba √η_a) w = −√η_a (∇_a L_a − B_ab η_b ∇_b L_b),
+        symmetric positive definite in the zero-sum case for any positive η."""
+        diff = self.differentiable
         sizes = [sum(p.numel() for k in self.groups_of(i) for p in self.values(k)) for i in (0, 1)]
         a, b = (0, 1) if sizes[0] <= sizes[1] else (1, 0)
         xa, xb = self.player_values(a), self.player_values(b)
         ga = [t for k in self.groups_of(a) for t in v[k]]
         gb = [t for k in self.groups_of(b) for t in v[k]]
-        eta_a, eta_b = self._lr(a), self._lr(b)
+        eta_a, eta_b = eta[a], eta[b]
+        scalar = not isinstance(eta_a[0], torch.Tensor)
+        sqrt_a = [e ** 0.5 for e in eta_a] if scalar else torch._foreach_sqrt(eta_a)
         if not self.zero_sum:  # cross gradients ∇_b L_a and ∇_a L_b
             with torch.enable_grad():
                 cross_ab = grad_or_zeros([losses[a]], xb, [torch.ones_like(losses[a])], create_graph=True)
@@ -93,38 +114,38 @@ class CGD(GameOptimizer):
         def B_ba_T(w):  # ∂_a ⟨∇_b L_b, w⟩
             return hvp(gb, xa, w)
 
-        c = eta_a * eta_b
-
         def M(u):
-            return torch._foreach_add(u, B_ab(B_ba(u)), alpha=-c)
+            su = torch._foreach_mul(u, sqrt_a)
+            return torch._foreach_sub(u, torch._foreach_mul(B_ab(torch._foreach_mul(B_ba(su), eta_b)), sqrt_a))
 
         def MT(u):
-            return torch._foreach_add(u, B_ba_T(B_ab_T(u)), alpha=-c)
+            su = torch._foreach_mul(u, sqrt_a)
+            return torch._foreach_sub(u, torch._foreach_mul(B_ba_T(torch._foreach_mul(B_ab_T(su), eta_b)), sqrt_a))
 
         ga_c = ga if diff else [t.detach() for t in ga]
         gb_c = gb if diff else [t.detach() for t in gb]
-        rhs = torch._foreach_mul(torch._foreach_add(ga_c, B_ab(gb_c), alpha=-eta_b), -eta_a)
+        rhs = torch._foreach_mul(torch._foreach_sub(ga_c, B_ab(torch._foreach_mul(gb_c, eta_b))), sqrt_a)
+        rhs = torch._foreach_neg(rhs)
         warm = None
         ka = self.groups_of(a)
         if self.warm_start and self.get_state(ka[0], "cg_warm") is not None:
             warm = [t for k in ka for t in self.get_state(k, "cg_warm")]
         solve_kw = dict(rtol=self.cg_rtol, atol=self.cg_atol, max_iter=self.cg_max_iter)
         if self.zero_sum:
-            delta_a, iters = conjugate_gradient(M, rhs, warm, **solve_kw)
+            w, iters = conjugate_gradient(M, rhs, warm, **solve_kw)
         else:
-            delta_a, iters = conjugate_gradient(lambda u: MT(M(u)), MT(rhs), warm, **solve_kw)
+            w, iters = conjugate_gradient(lambda u: MT(M(u)), MT(rhs), warm, **solve_kw)
         self.last_cg_iterations = iters
         if not diff:
-            delta_a = [t.detach() for t in delta_a]
-        delta_b = torch._foreach_mul(torch._foreach_add(gb_c, B_ba(delta_a)), -eta_b)
+            w = [t.detach() for t in w]
+        if self.warm_start:
+            at = 0
+            for k in ka:
+                n = len(self.param_groups[k]["params"])
+                self.set_state(k, "cg_warm", w[at:at + n])
+                at += n
+        delta_a = torch._foreach_mul(w, sqrt_a)
+        delta_b = torch._foreach_neg(torch._foreach_mul(torch._foreach_add(gb_c, B_ba(delta_a)), eta_b))
         if not diff:
             delta_b = [t.detach() for t in delta_b]
-        for i, delta, eta in ((a, delta_a, eta_a), (b, delta_b, eta_b)):
-            at = 0
-            for k in self.groups_of(i):
-                n = len(self.param_groups[k]["params"])
-                if i == a and self.warm_start:
-                    self.set_state(k, "cg_warm", delta[at:at + n])
-                self.descend(k, torch._foreach_div(delta[at:at + n], -eta))
-                at += n
-        return losses
+        return [delta_a, delta_b] if a == 0 else [delta_b, delta_a]

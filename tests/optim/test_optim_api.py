@@ -12,7 +12,7 @@ import torch
 
 from gandyn.games import Bilinear, Quadratic
 from gandyn.games.base import Game
-from gandyn.optim import (CGD, OPTIMIZERS, AltGD, Consensus, Extragradient, LookaheadMinmax,
+from gandyn.optim import (CGD, OPTIMIZERS, AltGD, Averaged, Consensus, Extragradient, LookaheadMinmax,
                           Optimistic, SimGD)
 
 CONFIGS = [
@@ -24,6 +24,7 @@ CONFIGS = [
     ("consensus", dict(lr=0.05, gamma=0.3)),
     ("sga", dict(lr=0.05, lam=0.5)),
     ("cgd", dict(lr=0.05, zero_sum=False)),
+    ("hgd", dict(lr=0.05, base="adam")),
 ]
 
 
@@ -31,11 +32,14 @@ def _players(game):
     return [p.detach().clone() for p in game.params()]
 
 
-@pytest.mark.parametrize("name,kw", CONFIGS + [("lookahead", dict(lr=0.05))])
+@pytest.mark.parametrize("name,kw", CONFIGS + [("lookahead", dict(lr=0.05)), ("averaged", dict(lr=0.05))])
 def test_state_dict_round_trip_is_bit_exact(name, kw):
     def make(game):
         if name == "lookahead":
             return LookaheadMinmax(Optimistic(game.players, **kw), k=3, alpha=0.4)
+        if name == "averaged":  # around a lookahead of random periods, averaging from step 2
+            return Averaged(LookaheadMinmax(SimGD(game.players, momentum=0.5, **kw), k=(2, 4), seed=1),
+                            "uniform", start=2)
         return OPTIMIZERS[name](game.players, **kw)
 
     game = Quadratic.random(3, 2, mu=0.3, seed=7)
@@ -53,14 +57,17 @@ def test_state_dict_round_trip_is_bit_exact(name, kw):
         assert torch.equal(a, b)
     assert (opt.grad_evals, opt.hvp_evals, opt.loss_evals) == (opt2.grad_evals, opt2.hvp_evals, opt2.loss_evals)
     # the saved dict was a copy: stepping did not change it
-    counters = saved["inner"]["counters"] if name == "lookahead" else saved["counters"]
+    if name == "averaged":
+        assert all(torch.equal(a, b) for a, b in zip(opt.averaged(), opt2.averaged()))
+    counters = {"lookahead": lambda: saved["inner"], "averaged": lambda: saved["inner"]["inner"]}.get(
+        name, lambda: saved)()["counters"]
     assert counters["grad_evals"] == 4 * opt.grad_evals // 9
 
 
 # (grad_evals, hvp_evals, loss_evals) per step on a 2-player game
 COUNTS = {"simgd": (1, 0, 0), "altgd": (2, 0, 0), "extragradient": (2, 0, 0),
           "extragradient-past": (1, 0, 1), "optimistic": (1, 0, 0), "consensus": (1, 1, 0),
-          "sga": (1, 2, 0)}
+          "sga": (1, 2, 0), "hgd": (1, 1, 0)}
 
 
 @pytest.mark.parametrize("name", sorted(COUNTS))

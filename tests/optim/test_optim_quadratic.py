@@ -33,7 +33,11 @@ def draw_game(m, n, mu, seed):
 KWARGS = {"consensus": dict(gamma=0.5), "sga": dict(lam=0.5), "cgd": dict(cg_rtol=1e-12, cg_atol=1e-30)}
 
 
-@pytest.mark.parametrize("name", sorted(OPTIMIZERS) + ["lookahead-optimistic"])
+# Left out: ACGD, whose RMSProp-scaled steps η ≈ lr/|g| do not shrink with the gradient, so on
+# a strongly monotone game it hovers at a distance ∝ lr (tests/optim/test_optim_acgd.py); the
+# unrolled GAN, whose surrogate gradient of G has other zeros than G's own gradient where
+# L_G is not −L_D (tests/optim/test_optim_unrolled.py)
+@pytest.mark.parametrize("name", sorted(set(OPTIMIZERS) - {"acgd", "unrolled"}) + ["lookahead-optimistic"])
 @settings(deadline=None, max_examples=2)
 @given(m=st.integers(1, 3), n=st.integers(1, 3), mu=st.floats(0.5, 1.0), seed=st.integers(0, 2 ** 16))
 def test_converges_to_unique_solution(name, m, n, mu, seed):

@@ -9,3 +9,7 @@ from gandyn.theory.one_dim import (AffineGenerator, gaussian_game, mixture_pdf, 
 __all__ = ["AffineGenerator", "discriminator_value", "gaussian_game", "jensen_shannon", "mixture_pdf",
            "one_dim_discriminator", "optimal_discriminator", "standard_normal", "train_discriminator",
            "uniform_latent"]
+from gandyn.theory.generator_fit import empirical_w1, fit_generator  # noqa: E402
+from gandyn.theory.quantile import mixture_cdf, mixture_quantile  # noqa: E402
+
+__all__ += ["empirical_w1", "fit_generator", "mixture_cdf", "mixture_quantile"]

@@ -8,7 +8,6 @@ E_p f − E_q f ≈ W₁ (points). The soft penalty lets f's slope exceed 1 a li
 shifted Gaussians the penalized optimum is linear, f = a·x with a = 1 + Δ/(2λ) maximizing
 Δ·a − λ(a − 1)², so E_p f − E_q f = W₁ + Δ²/(2λ) (0.18 at Δ = 6, dashed). Writes RUNS/results.json and figures/theory_critic_w1.png.
 """
-import json
 import math
 from pathlib import Path
 
@@ -16,9 +15,10 @@ import numpy as np
 import torch
 from scipy.stats import norm
 
-from gandyn.plots import figure_parser, plt, save_figure
+from gandyn.plots import plt, save_figure
 from gandyn.theory import (discriminator_value, gaussian_game, jensen_shannon, one_dim_discriminator,
                            train_discriminator)
+from gandyn.theory.figure_script import figure_main
 
 LAMBDA = 100.0
 
@@ -61,10 +61,4 @@ def draw(res: dict, out: Path, fmt: str) -> Path:
 
 
 if __name__ == "__main__":
-    torch.set_num_threads(1)  # tiny 1-D nets: more threads only add overhead
-    args = figure_parser(__doc__, runs="runs/theory_critic_w1").parse_args()
-    runs = Path(args.runs)
-    runs.mkdir(parents=True, exist_ok=True)
-    res = compute(args.fast)
-    (runs / "results.json").write_text(json.dumps(res))
-    print(draw(res, Path(args.figures), args.format))
+    figure_main(__doc__, "critic_w1", compute, draw)

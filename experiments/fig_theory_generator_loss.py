@@ -9,7 +9,6 @@ ring: a D first trained against the initial G (it rejects G's samples with confi
 both players by simultaneous Adam (GANGame + gandyn.optim.SimGD); the mean distance of G's
 samples to the nearest mode. Writes RUNS/results.json and figures/theory_generator_loss.png.
 """
-import json
 from pathlib import Path
 
 import numpy as np
@@ -19,9 +18,10 @@ from gandyn.data import ring
 from gandyn.games.gan import GANGame
 from gandyn.nn.models import make_models
 from gandyn.optim import SimGD
-from gandyn.plots import figure_parser, plt, save_figure
+from gandyn.plots import plt, save_figure
 from gandyn.theory import gaussian_game, train_discriminator
 from gandyn.theory.generator_gradient import generator_gradients
+from gandyn.theory.figure_script import figure_main
 
 LOSSES = ("saturating", "non-saturating")
 
@@ -94,11 +94,9 @@ def draw(res: dict, out: Path, fmt: str) -> Path:
     return save_figure(fig, out / "theory_generator_loss.png", fmt)
 
 
+def compute(fast: bool) -> dict:
+    return {"through_d": gradients_through_d(), "ring": ring_runs(500 if fast else 1500)}
+
+
 if __name__ == "__main__":
-    torch.set_num_threads(1)  # tiny nets: more threads only add overhead
-    args = figure_parser(__doc__, runs="runs/theory_generator_loss").parse_args()
-    runs = Path(args.runs)
-    runs.mkdir(parents=True, exist_ok=True)
-    res = {"through_d": gradients_through_d(), "ring": ring_runs(500 if args.fast else 1500)}
-    (runs / "results.json").write_text(json.dumps(res))
-    print(draw(res, Path(args.figures), args.format))
+    figure_main(__doc__, "generator_loss", compute, draw)

@@ -6,14 +6,14 @@ At t = 0 the score is k (the upper bound K when all classes are covered), at t =
 (the lower bound), from gandyn.metrics.inception_score (float64, KL form). Writes RUNS/results.json
 and figures/theory_inception_score.png.
 """
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from gandyn.metrics import inception_score
-from gandyn.plots import figure_parser, plt, save_figure
+from gandyn.plots import plt, save_figure
+from gandyn.theory.figure_script import figure_main
 
 K, N = 10, 1000
 
@@ -41,9 +41,4 @@ def draw(res: dict, out: Path, fmt: str) -> Path:
 
 
 if __name__ == "__main__":
-    args = figure_parser(__doc__, runs="runs/theory_inception_score").parse_args()
-    runs = Path(args.runs)
-    runs.mkdir(parents=True, exist_ok=True)
-    res = compute(args.fast)
-    (runs / "results.json").write_text(json.dumps(res))
-    print(draw(res, Path(args.figures), args.format))
+    figure_main(__doc__, "inception_score", compute, draw)

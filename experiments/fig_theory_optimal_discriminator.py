@@ -6,7 +6,6 @@ E log D(x) + E log(1 − D(G(z))) approaches −log 4 + 2·JSD(p_data ‖ p_g) (
 quadrature); at p_g = p_data, D = ½ and V = −log 4. Writes RUNS/results.json and
 figures/theory_optimal_discriminator.png.
 """
-import json
 import math
 from pathlib import Path
 
@@ -14,9 +13,10 @@ import numpy as np
 import torch
 from scipy.stats import norm
 
-from gandyn.plots import figure_parser, plt, save_figure
+from gandyn.plots import plt, save_figure
 from gandyn.theory import (discriminator_value, gaussian_game, jensen_shannon, mixture_pdf,
                            optimal_discriminator, standard_normal, train_discriminator)
+from gandyn.theory.figure_script import figure_main
 
 SHOWN = [(0.0, 1.0), (1.0, 0.5), (2.0, 1.0)]   # D against D* for these generators
 
@@ -69,10 +69,4 @@ def draw(res: dict, out: Path, fmt: str) -> Path:
 
 
 if __name__ == "__main__":
-    torch.set_num_threads(1)  # tiny 1-D nets: more threads only add overhead
-    args = figure_parser(__doc__, runs="runs/theory_optimal_discriminator").parse_args()
-    runs = Path(args.runs)
-    runs.mkdir(parents=True, exist_ok=True)
-    res = compute(args.fast)
-    (runs / "results.json").write_text(json.dumps(res))
-    print(draw(res, Path(args.figures), args.format))
+    figure_main(__doc__, "optimal_discriminator", compute, draw)

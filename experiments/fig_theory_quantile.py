@@ -8,7 +8,6 @@ target N(0, I), a latent of dimension 1 can only draw a curve, a latent of dimen
 the plane (exact W₁ of 1,000 points by optimal matching). Writes RUNS/results.json and
 figures/theory_quantile.png.
 """
-import json
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +15,9 @@ import torch
 from scipy.stats import wasserstein_distance
 
 from gandyn.data import Mixture
-from gandyn.plots import figure_parser, plt, save_figure
+from gandyn.plots import plt, save_figure
 from gandyn.theory import empirical_w1, fit_generator, mixture_quantile
+from gandyn.theory.figure_script import figure_main
 
 TARGETS = {"N(0, 1)": Mixture([[0.0]], 1.0), "½N(−2, 0.5²) + ½N(2, 0.5²)": Mixture([[-2.0], [2.0]], 0.5)}
 PLANE = Mixture([[0.0, 0.0]], 1.0)
@@ -82,10 +82,4 @@ def draw(res: dict, out: Path, fmt: str) -> Path:
 
 
 if __name__ == "__main__":
-    torch.set_num_threads(1)  # tiny nets: more threads only add overhead
-    args = figure_parser(__doc__, runs="runs/theory_quantile").parse_args()
-    runs = Path(args.runs)
-    runs.mkdir(parents=True, exist_ok=True)
-    res = compute(args.fast)
-    (runs / "results.json").write_text(json.dumps(res))
-    print(draw(res, Path(args.figures), args.format))
+    figure_main(__doc__, "quantile", compute, draw)

@@ -32,7 +32,9 @@ only for the sources above); or a callable `n -> x | (x, y)`. A conditional G
 Options: `loss` (gandyn.nn.losses.LOSSES), `label_smoothing` (one-sided, Salimans et al.
 2016), `instance_noise` σ₀ added to D's inputs, annealed linearly to 0 over
 `instance_noise_anneal` steps (0: constant), `ema` decay of an exponential moving average
-of G's weights and buffers for evaluation (`game.G_ema`; 0: none); `penalty` ("r1", "r2", "wgan-gp": gandyn.nn.gradient_penalty
+of G's weights and buffers for evaluation (`game.G_ema`; 0: none); `feature_matching`
+(Salimans et al. 2016, Sec. 3.1: G's loss becomes ‖E f(x) − E f(G(z))‖², f = `D.features`, an
+intermediate layer of D; D's loss is unchanged); `penalty` ("r1", "r2", "wgan-gp": gandyn.nn.gradient_penalty
 with γ or λ = `penalty_weight`, lazy every `penalty_every` steps, conditioned on the labels
 of the samples it is taken at) or a custom `d_regularizer(D, real, fake)`. `last_stats` holds the
 mean D(x), mean D(G(z)) and the penalty of the last loss evaluation, for logging.
@@ -66,7 +68,7 @@ class GANGame(Game):
                  d_regularizer: Regularizer | None = None, penalty: str | None = None,
                  penalty_weight: float = 1.0, penalty_every: int = 1, label_smoothing: float = 0.0,
                  instance_noise: float = 0.0, instance_noise_anneal: int = 0, ema: float = 0.0,
-                 seed: int | None = None):
+                 feature_matching: bool = False, seed: int | None = None):
         if loss not in LOSSES:
             raise ValueError(f"loss: expected one of {LOSSES}, got {loss!r}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
@@ -87,6 +89,12 @@ class GANGame(Game):
         if _ends_in_sigmoid(discriminator):
             raise ValueError("discriminator: its last module is nn.Sigmoid, but GANGame's losses take "
                              "logits (they apply the sigmoid inside softplus); remove the Sigmoid")
+        if not isinstance(feature_matching, bool):
+            raise ValueError(f"feature_matching: expected true or false, got {feature_matching!r}")
+        if feature_matching and not callable(getattr(discriminator, "features", None)):
+            raise ValueError(f"feature_matching: the discriminator ({type(discriminator).__name__}) has no "
+                             "`features(x)` method giving the intermediate layer to match")
+        self.feature_matching = feature_matching
         from gandyn.nn.penalties import KINDS
         if penalty is not None and penalty not in KINDS:
             raise ValueError(f"penalty: expected one of {KINDS} or None, got {penalty!r}")
@@ -204,6 +212,10 @@ class GANGame(Game):
         d_real = self.discriminate(real, self.real_labels)
         d_fake = self.discriminate(fake, self.y_fake)
         lg, ld = gan_losses(self.loss, d_real, d_fake, label_smoothing=self.label_smoothing)
+        if self.feature_matching:
+            # The real features are a target for G: constants (G's gradient is unchanged by it).
+            target = self.D.features(real).detach().mean(0)
+            lg = (self.D.features(fake).mean(0) - target).pow(2).sum()
         stats = {"d_real": d_real.detach().mean(), "d_fake": d_fake.detach().mean()}
         if self.d_regularizer is not None or self.penalty is not None:
             # The regularizer gets G's samples with their graph: it is a term of D's

@@ -1,11 +1,7 @@
 """The theory lab's tests train tiny 1-D nets: one torch thread (more only add overhead here)."""
 import pytest
-import torch
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
+def one_thread(one_torch_thread):
     yield
-    torch.set_num_threads(n)

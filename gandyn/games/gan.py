@@ -104,7 +104,8 @@ class GANGame(Game):
         if not (isinstance(replay_fraction, (int, float)) and 0 < replay_fraction < 1):
             raise ValueError(f"replay_fraction: expected a number in (0, 1), got {replay_fraction!r}")
         if replay_buffer and getattr(generator, "num_classes", 0):
-            raise ValueError("replay_buffer: not for a conditional generator (replayed samples keep no labels)")
+            raise ValueError("replay_buffer: not for a conditional generator "
+                             "(replayed samples keep no labels)")
         self.replay_capacity, self.replay_fraction = replay_buffer, float(replay_fraction)
         self.replay, self.replay_count, self._replay_idx = None, 0, None   # filled by after_step
         from gandyn.nn.penalties import KINDS

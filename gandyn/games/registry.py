@@ -41,8 +41,8 @@ def gan(data: str = "ring", data_args: dict | None = None, model: str = "mlp", m
         penalty: str | None = None, penalty_weight: float = 1.0, penalty_every: int = 1,
         batch_size: int = 64, label_smoothing: float = 0.0, instance_noise: float = 0.0,
         instance_noise_anneal: int = 0, ema: float = 0.0, feature_matching: bool = False,
-        replay_buffer: int = 0, replay_fraction: float = 0.5, eval_samples: int | None = None, fid_weights: str | None = None, precision: str = "float32", device: str = "cpu",
-        seed: int = 0):
+        replay_buffer: int = 0, replay_fraction: float = 0.5, eval_samples: int | None = None,
+        fid_weights: str | None = None, precision: str = "float32", device: str = "cpu", seed: int = 0):
     """A GAN from its parts, by name: data of gandyn.data.DATASETS (with `data_args`), models
     of gandyn.nn.models.MODELS (`model_args` for both, `g_args` / `d_args` for one), a loss of
     gandyn.nn.losses, a penalty on D ("r1", "r2", "wgan-gp" with γ or λ = penalty_weight),

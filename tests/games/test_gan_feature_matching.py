@@ -30,7 +30,8 @@ def test_generator_loss_is_the_squared_distance_of_mean_features():
     fake = g.G(g.z)
     expected = (hidden(g.D, g.real).mean(0) - hidden(g.D, fake).mean(0)).pow(2).sum()
     assert float(lg.detach()) == pytest.approx(float(expected.detach()), rel=1e-6)
-    assert float(ld.detach()) == pytest.approx(float(game(False).losses()[1].detach()), rel=1e-6)   # D's loss unchanged
+    # D's loss is unchanged.
+    assert float(ld.detach()) == pytest.approx(float(game(False).losses()[1].detach()), rel=1e-6)
 
 
 @pytest.mark.usefixtures("one_torch_thread")
@@ -39,7 +40,11 @@ def test_minimizing_it_matches_the_feature_means():
     opt = torch.optim.Adam(g.players[0], lr=0.05)   # G alone, D frozen
     z = torch.randn(4096, 1, generator=torch.Generator().manual_seed(1))
     real = Mixture([[0.0]], 1.0).sample(4096, torch.Generator().manual_seed(2))[0]
-    gap = lambda: float((hidden(g.D, real).mean(0) - hidden(g.D, g.G(z)).mean(0)).norm())  # noqa: E731
+
+    def gap() -> float:
+        with torch.no_grad():
+            return float((hidden(g.D, real).mean(0) - hidden(g.D, g.G(z)).mean(0)).norm())
+
     before = gap()
     for _ in range(300):
         g.resample()

@@ -66,7 +66,8 @@ def test_state_dict_round_trip_keeps_the_buffer():
     assert float(h.losses()[1].detach()) == pytest.approx(float(g.losses()[1].detach()), rel=1e-6)
 
 
-@pytest.mark.parametrize("kw,match", [({"replay_buffer": -1}, "replay_buffer"), ({"replay_buffer": 1.5}, "replay_buffer"),
+@pytest.mark.parametrize("kw,match", [({"replay_buffer": -1}, "replay_buffer"),
+                                      ({"replay_buffer": 1.5}, "replay_buffer"),
                                       ({"replay_fraction": 1.0}, "replay_fraction")])
 def test_argument_checks(kw, match):
     with pytest.raises(ValueError, match=match):

@@ -32,7 +32,12 @@ only for the sources above); or a callable `n -> x | (x, y)`. A conditional G
 Options: `loss` (gandyn.nn.losses.LOSSES), `label_smoothing` (one-sided, Salimans et al.
 2016), `instance_noise` σ₀ added to D's inputs, annealed linearly to 0 over
 `instance_noise_anneal` steps (0: constant), `ema` decay of an exponential moving average
-of G's weights and buffers for evaluation (`game.G_ema`; 0: none); `penalty` ("r1", "r2", "wgan-gp": gandyn.nn.gradient_penalty
+of G's weights and buffers for evaluation (`game.G_ema`; 0: none); `feature_matching`
+(Salimans et al. 2016, Sec. 3.1: G's loss becomes ‖E f(x) − E f(G(z))‖², f = `D.features`, an
+intermediate layer of D; D's loss is unchanged); `replay_buffer` N (Shrivastava et al. 2017:
+D's fake batch takes a `replay_fraction` of its samples from a buffer of N past generated
+samples, refreshed with each step's fakes at random positions; G's loss sees only current
+fakes; 0: none); `penalty` ("r1", "r2", "wgan-gp": gandyn.nn.gradient_penalty
 with γ or λ = `penalty_weight`, lazy every `penalty_every` steps, conditioned on the labels
 of the samples it is taken at) or a custom `d_regularizer(D, real, fake)`. `last_stats` holds the
 mean D(x), mean D(G(z)) and the penalty of the last loss evaluation, for logging.
@@ -66,6 +71,7 @@ class GANGame(Game):
                  d_regularizer: Regularizer | None = None, penalty: str | None = None,
                  penalty_weight: float = 1.0, penalty_every: int = 1, label_smoothing: float = 0.0,
                  instance_noise: float = 0.0, instance_noise_anneal: int = 0, ema: float = 0.0,
+                 feature_matching: bool = False, replay_buffer: int = 0, replay_fraction: float = 0.5,
                  seed: int | None = None):
         if loss not in LOSSES:
             raise ValueError(f"loss: expected one of {LOSSES}, got {loss!r}")
@@ -87,6 +93,21 @@ class GANGame(Game):
         if _ends_in_sigmoid(discriminator):
             raise ValueError("discriminator: its last module is nn.Sigmoid, but GANGame's losses take "
                              "logits (they apply the sigmoid inside softplus); remove the Sigmoid")
+        if not isinstance(feature_matching, bool):
+            raise ValueError(f"feature_matching: expected true or false, got {feature_matching!r}")
+        if feature_matching and not callable(getattr(discriminator, "features", None)):
+            raise ValueError(f"feature_matching: the discriminator ({type(discriminator).__name__}) has no "
+                             "`features(x)` method giving the intermediate layer to match")
+        self.feature_matching = feature_matching
+        if isinstance(replay_buffer, bool) or not isinstance(replay_buffer, int) or replay_buffer < 0:
+            raise ValueError(f"replay_buffer: expected an integer >= 0 (0: no buffer), got {replay_buffer!r}")
+        if not (isinstance(replay_fraction, (int, float)) and 0 < replay_fraction < 1):
+            raise ValueError(f"replay_fraction: expected a number in (0, 1), got {replay_fraction!r}")
+        if replay_buffer and getattr(generator, "num_classes", 0):
+            raise ValueError("replay_buffer: not for a conditional generator "
+                             "(replayed samples keep no labels)")
+        self.replay_capacity, self.replay_fraction = replay_buffer, float(replay_fraction)
+        self.replay, self.replay_count, self._replay_idx = None, 0, None   # filled by after_step
         from gandyn.nn.penalties import KINDS
         if penalty is not None and penalty not in KINDS:
             raise ValueError(f"penalty: expected one of {KINDS} or None, got {penalty!r}")
@@ -159,6 +180,9 @@ class GANGame(Game):
             self.z = self.latents(self.batch_size)
             self.y_fake = self.fake_labels(self.batch_size)
             self.steps_drawn += 1
+            k = round(self.replay_fraction * self.batch_size)
+            self._replay_idx = torch.randint(self.replay_count, (k,), generator=self.generator) \
+                if self.replay_count >= k > 0 else None
             self._eps_seed = int(torch.randint(2 ** 62, (), generator=self.generator))
             std = self.noise_std()
             self.noise = None if std == 0 else [
@@ -204,6 +228,19 @@ class GANGame(Game):
         d_real = self.discriminate(real, self.real_labels)
         d_fake = self.discriminate(fake, self.y_fake)
         lg, ld = gan_losses(self.loss, d_real, d_fake, label_smoothing=self.label_smoothing)
+        if self._replay_idx is not None:
+            # D's fakes: the first B − k current ones, then k replayed (constants, noised alike).
+            k = len(self._replay_idx)
+            old = self.replay[self._replay_idx.to(self.device)]
+            if self.noise is not None:
+                old = old + self.noise[1][-k:]
+            mixed = torch.cat([fake[:-k], old])
+            _, ld = gan_losses(self.loss, d_real, self.discriminate(mixed, self.y_fake),
+                               label_smoothing=self.label_smoothing)
+        if self.feature_matching:
+            # The real features are a target for G: constants (G's gradient is unchanged by it).
+            target = self.D.features(real).detach().mean(0)
+            lg = (self.D.features(fake).mean(0) - target).pow(2).sum()
         stats = {"d_real": d_real.detach().mean(), "d_fake": d_fake.detach().mean()}
         if self.d_regularizer is not None or self.penalty is not None:
             # The regularizer gets G's samples with their graph: it is a term of D's
@@ -230,6 +267,22 @@ class GANGame(Game):
     def after_step(self) -> None:
         if self.G_ema is not None:
             self.G_ema.update_parameters(self.G)
+        if self.replay_capacity:
+            self._push_replay()
+
+    @torch.no_grad()
+    def _push_replay(self) -> None:
+        """The step's fakes (at G's new parameters) into the buffer: appended while it fills,
+        then each written over a uniformly drawn entry."""
+        fake = self.generate(self.z, self.y_fake).detach()
+        if self.replay is None:
+            self.replay = fake.new_zeros((self.replay_capacity, *fake.shape[1:]))
+        n = min(len(fake), self.replay_capacity - self.replay_count)
+        self.replay[self.replay_count:self.replay_count + n] = fake[:n]
+        self.replay_count += n
+        if n < len(fake):
+            pos = torch.randint(self.replay_capacity, (len(fake) - n,), generator=self.generator)
+            self.replay[pos.to(self.device)] = fake[n:]
 
     def evaluate(self, out_dir=None, step: int = 0) -> dict:
         """The evaluator's sample-quality metrics (and sample picture); {} without one."""
@@ -243,7 +296,7 @@ class GANGame(Game):
         bufs = [b.detach().clone() for m in (self.G, self.D) for b in m.buffers()]
         rng, torch_rng = self.generator.get_state(), torch.get_rng_state()
         held = (self.real, self.real_labels, self.z, self.y_fake, self.noise, self.steps_drawn, self.last_stats,
-                self._eps_seed)
+                self._eps_seed, self._replay_idx)
         try:
             yield
         finally:
@@ -253,7 +306,7 @@ class GANGame(Game):
             self.generator.set_state(rng)
             torch.set_rng_state(torch_rng)
             (self.real, self.real_labels, self.z, self.y_fake, self.noise, self.steps_drawn,
-             self.last_stats, self._eps_seed) = held
+             self.last_stats, self._eps_seed, self._replay_idx) = held
 
     # ------------------------------------------------------------- state
     def state_dict(self) -> dict:
@@ -261,6 +314,8 @@ class GANGame(Game):
                  "steps_drawn": self.steps_drawn, "eps_seed": self._eps_seed,
                  "batch": {"real": self.real, "real_labels": self.real_labels, "z": self.z,
                            "y_fake": self.y_fake, "noise": self.noise}}
+        if self.replay_capacity:
+            state["replay"] = {"samples": self.replay, "count": self.replay_count, "idx": self._replay_idx}
         if self.G_ema is not None:
             state["G_ema"] = self.G_ema.state_dict()
         return state
@@ -274,6 +329,9 @@ class GANGame(Game):
             b = state["batch"]
             self.real, self.real_labels, self.z, self.y_fake, self.noise = (
                 b["real"], b["real_labels"], b["z"], b["y_fake"], b["noise"])
+        if self.replay_capacity and "replay" in state:
+            r = state["replay"]
+            self.replay, self.replay_count, self._replay_idx = r["samples"], r["count"], r["idx"]
         if self.G_ema is not None:
             if "G_ema" not in state:
                 raise ValueError("state: the game keeps an EMA of G but the state has none")

@@ -41,9 +41,9 @@ def gan(data: str = "ring", data_args: dict | None = None, model: str = "mlp", m
         g_args: dict | None = None, d_args: dict | None = None, loss: str = "non-saturating",
         penalty: str | None = None, penalty_weight: float = 1.0, penalty_every: int = 1,
         batch_size: int = 64, label_smoothing: float = 0.0, instance_noise: float = 0.0,
-        instance_noise_anneal: int = 0, ema: float = 0.0, eval_samples: int | None = None,
-        fid_weights: str | None = None, precision: str = "float32", device: str = "cpu",
-        seed: int = 0):
+        instance_noise_anneal: int = 0, ema: float = 0.0, feature_matching: bool = False,
+        replay_buffer: int = 0, replay_fraction: float = 0.5, eval_samples: int | None = None,
+        fid_weights: str | None = None, precision: str = "float32", device: str = "cpu", seed: int = 0):
     """A GAN from its parts, by name: data of gandyn.data.DATASETS (with `data_args`), models
     of gandyn.nn.models.MODELS (`model_args` for both, `g_args` / `d_args` for one), a loss of
     gandyn.nn.losses, a penalty on D ("r1", "r2", "wgan-gp" with γ or λ = penalty_weight),
@@ -73,7 +73,9 @@ def gan(data: str = "ring", data_args: dict | None = None, model: str = "mlp", m
     game = game_cls(G.to(dev), D.to(dev), source, loss=loss, batch_size=batch_size, penalty=penalty,
                     penalty_weight=penalty_weight, penalty_every=penalty_every,
                     label_smoothing=label_smoothing, instance_noise=instance_noise,
-                    instance_noise_anneal=instance_noise_anneal, ema=ema, seed=seed)
+                    instance_noise_anneal=instance_noise_anneal, ema=ema,
+                    feature_matching=feature_matching, replay_buffer=replay_buffer,
+                    replay_fraction=replay_fraction, seed=seed)
     game.evaluator = GANEvaluator(source, num_samples=eval_samples, seed=seed, fid_weights=fid_weights,
                                   device=dev)
     return game

@@ -1,11 +1,7 @@
 """Metric tests: one torch thread (many small ops stall on a busy shared 2-core machine)."""
 import pytest
-import torch
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+def one_thread(one_torch_thread):
     yield
-    torch.set_num_threads(threads)

@@ -122,6 +122,14 @@ class MLPDiscriminator(nn.Module):
         if spectral_norm:
             apply_spectral_norm(self)
 
+    def features(self, x: Tensor) -> Tensor:
+        """The last hidden layer's activations (B, hidden): the layer feature matching matches
+        (packing = 1 only: a pack has one feature vector)."""
+        check_input(self, x, (self.in_dim,))
+        if self.packing != 1:
+            raise ValueError(f"{type(self).__name__}: features are per sample, but packing = {self.packing}")
+        return self.net[:-1](x)
+
     def forward(self, x: Tensor) -> Tensor:
         check_input(self, x, (self.in_dim,))
         m = self.packing

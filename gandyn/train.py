@@ -15,9 +15,16 @@ trajectory does not depend on log_every or eval_every.
 Running a config into a directory that already holds checkpoints resumes from the
 last one: metric lines logged after that checkpoint are dropped and recomputed,
 so a resumed run continues the same metric stream as an uninterrupted one.
+
+Under torchrun (`torchrun --nproc_per_node N -m gandyn run CONFIG.toml`) every rank trains
+its shard of the global batch (gandyn.distributed) and rank 0 alone writes the directory;
+checkpoints record the world size, and a resume with another one is refused. A rank that
+raises records {"status": "failed", "reason": "rank r: ..."} itself and leaves the process
+group, so its peers' collectives fail at once instead of hanging.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -28,6 +35,7 @@ from pathlib import Path
 import torch
 
 from gandyn import config as configs
+from gandyn import distributed
 from gandyn.games.base import Game, flatten
 from gandyn.games.registry import make_game
 
@@ -90,6 +98,7 @@ class Run:
     optimizer: object
     step: int
     rng: torch.Tensor  # torch's CPU RNG state at the checkpoint (a resumed run restores it)
+    world_size: int = 1  # the processes of the run that wrote the checkpoint
 
 
 def checkpoints(run_dir) -> list[int]:
@@ -115,7 +124,7 @@ def save_checkpoint(run_dir, step: int, game: Game, optimizer) -> Path:
     path = Path(run_dir) / "checkpoints" / f"step_{step:08d}.pt"
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {"step": step, "game": game.state_dict(), "optimizer": optimizer.state_dict(),
-             "rng": torch.get_rng_state()}
+             "rng": torch.get_rng_state(), "world_size": distributed.world_size()}
     _atomic_write_bytes(path, lambda f: torch.save(state, f))
     return path
 
@@ -138,7 +147,7 @@ def load_run(run_dir, step: int | None = None) -> Run:
     state = torch.load(run_dir / "checkpoints" / f"step_{step:08d}.pt", weights_only=False)
     game.load_state_dict(state["game"])
     opt.load_state_dict(state["optimizer"])
-    return Run(run_dir, cfg, game, opt, step, state["rng"])
+    return Run(run_dir, cfg, game, opt, step, state["rng"], state.get("world_size", 1))
 
 
 def _first_coordinates(game: Game) -> dict:
@@ -153,8 +162,9 @@ def _preserved(game: Game):
 
 def _metrics(game: Game, opt, step: int, losses) -> dict:
     with _preserved(game):
-        field = flatten([g.detach() for gs in game.vector_field() for g in gs])
-        stats = {k: float(v) for k, v in getattr(game, "last_stats", {}).items()}
+        field = flatten(distributed.mean([g.detach() for gs in game.vector_field() for g in gs]))
+        last = getattr(game, "last_stats", {})
+        stats = dict(zip(last, map(float, distributed.mean(list(last.values())))))
     row = {"step": step, "grad_norm": float(field.norm()),
            "losses": [float(l) for l in losses],
            "grad_evals": int(getattr(opt, "grad_evals", 0)),
@@ -191,37 +201,84 @@ def _truncate_metrics(path: Path, last_step: int) -> None:
 def run_experiment(config: dict, out_dir, *, resume: bool = True, progress: bool = False) -> dict:
     """Run `config` into `out_dir`; returns the final status dict."""
     cfg = configs.with_defaults(config)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    with distributed.session(cfg["device"]):
+        if not distributed.active():
+            return _run(cfg, Path(out_dir), resume, progress, {})
+        where = {"step": 0}
+        try:
+            return _run(cfg, Path(out_dir), resume, progress and distributed.is_main(), where)
+        except Exception as e:
+            _record_failure(Path(out_dir), where["step"], e)
+            distributed.shutdown()  # peers blocked in a collective with this rank fail at once
+            raise
+
+
+def _record_failure(out: Path, step: int, error: Exception) -> None:
+    """A rank's failure in status.json, unless a peer that failed first recorded its own (this
+    rank's error is then the lost connection to it)."""
+    try:
+        if read_status(out).get("status") == "failed":
+            return
+    except ValueError:  # a status file being replaced
+        pass
+    if out.is_dir():
+        _write_json(out / "status.json", {"status": "failed", "step": step,
+                                          "reason": f"rank {distributed.rank()}: {type(error).__name__}: {error}"})
+
+
+def _run(cfg: dict, out: Path, resume: bool, progress: bool, where: dict) -> dict:
+    main = distributed.is_main()
+    if distributed.active() and cfg["diagnostics_every"]:
+        raise ValueError("diagnostics_every: not available under torchrun; run `gandyn diagnose` on a "
+                         "checkpoint of the run in one process")
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
     metrics_path = out / "metrics.jsonl"
     start = 0
-    if resume and checkpoints(out):
+    # Every rank decides from the directory before rank 0 changes it, and all must agree.
+    found = checkpoints(out)[-1] if resume and checkpoints(out) else 0
+    if not distributed.same_everywhere(found):
+        raise ValueError(f"out_dir: the ranks see different checkpoints in {out}; under torchrun on "
+                         "several nodes the run directory must be on a shared filesystem")
+    if found:
         saved = configs.with_defaults(configs.load(out / "config.toml"))
         if {k: v for k, v in saved.items() if k != "steps"} != {k: v for k, v in cfg.items() if k != "steps"}:
             raise ValueError(f"out_dir: {out} holds a run of a different config; "
                              "choose another directory or pass resume=False")
-        run = load_run(out)
+        run = load_run(out, found)
+        if run.world_size != distributed.world_size():
+            raise ValueError(f"out_dir: the checkpoint at step {found} of {out} was written by {run.world_size} "
+                             f"process(es), this run has {distributed.world_size()}; resume with "
+                             f"--nproc_per_node {run.world_size} (per-rank batch-norm statistics and the "
+                             "held shards are per process), or start a new directory")
         game, opt, start = run.game, run.optimizer, run.step
         torch.set_rng_state(run.rng)
-        _truncate_metrics(metrics_path, start)
+        if main:
+            _truncate_metrics(metrics_path, start)
     else:
-        for old in (metrics_path, out / "status.json"):
-            old.unlink(missing_ok=True)
-        for s in checkpoints(out):
-            (out / "checkpoints" / f"step_{s:08d}.pt").unlink()
+        if main:
+            for old in (metrics_path, out / "status.json"):
+                old.unlink(missing_ok=True)
+            for s in checkpoints(out):
+                (out / "checkpoints" / f"step_{s:08d}.pt").unlink()
         torch.manual_seed(cfg["seed"])
         game = build_game(cfg)
         opt = make_optimizer(cfg, game)
-    _atomic_write_bytes(out / "config.toml", lambda f: f.write(configs.dumps(cfg).encode()))
+    if main:
+        _atomic_write_bytes(out / "config.toml", lambda f: f.write(configs.dumps(cfg).encode()))
 
     summary = None
     if cfg["diagnostics_every"]:
         from gandyn.diagnostics import summary
 
     status = {"status": "running", "step": start}
-    _write_json(out / "status.json", status)
+    where["step"] = start
+    if main:
+        _write_json(out / "status.json", status)
+    if distributed.active():
+        distributed.barrier()  # a peer's failure record from now on comes after this one
     writer = None
-    if cfg["tensorboard"]:
+    if cfg["tensorboard"] and main:
         from torch.utils.tensorboard import SummaryWriter
         writer = SummaryWriter(str(out / "tensorboard"), purge_step=start + 1 if start else None)
     bar = None
@@ -230,8 +287,10 @@ def run_experiment(config: dict, out_dir, *, resume: bool = True, progress: bool
         from tqdm import tqdm
         steps = bar = tqdm(steps, initial=start, total=cfg["steps"], desc=cfg["optimizer"])
     evaluate = getattr(game, "evaluate", None)
-    with open(metrics_path, "a") as log:
+    with open(metrics_path, "a") if main else contextlib.nullcontext() as log:
         def write(row):
+            if not main:
+                return
             log.write(json.dumps(row) + "\n")
             log.flush()
             if writer is not None:
@@ -241,11 +300,12 @@ def run_experiment(config: dict, out_dir, *, resume: bool = True, progress: bool
 
         if start == 0:
             with _preserved(game):
-                row = _metrics(game, opt, 0, [l.detach() for l in game.losses()])
+                row = _metrics(game, opt, 0, distributed.mean([l.detach() for l in game.losses()]))
                 if evaluate is not None and cfg["eval_every"]:
                     row.update(evaluate(out, 0))
             write(row)
         for step in steps:
+            where["step"] = step
             try:
                 losses = opt.step(game)  # a game draws the step's minibatch itself
             except ValueError as e:  # a kernel's finiteness check (the penalty's NaN): divergence
@@ -275,7 +335,12 @@ def run_experiment(config: dict, out_dir, *, resume: bool = True, progress: bool
                     status = {"status": "diverged", "step": done,
                               "reason": f"diverged at step {done}: {reason}"}
                     break
-            if done % cfg["checkpoint_every"] == 0 or last:
+                reason = distributed.active() and distributed.replica_mismatch(
+                    _replicated(game), "parameters or spectral-norm vectors")
+                if reason:
+                    status = {"status": "failed", "step": done, "reason": f"step {done}: {reason}"}
+                    break
+            if (done % cfg["checkpoint_every"] == 0 or last) and main:
                 save_checkpoint(out, done, game, opt)
         else:
             status = {"status": "finished", "step": cfg["steps"]}
@@ -283,8 +348,14 @@ def run_experiment(config: dict, out_dir, *, resume: bool = True, progress: bool
         bar.close()
     if writer is not None:
         writer.close()
-    _write_json(out / "status.json", status)
+    if main:
+        _write_json(out / "status.json", status)
     return status
+
+
+def _replicated(game: Game) -> list:
+    """The tensors every rank must hold identically (a GAN names its own: no per-rank BN statistics)."""
+    return game.replicated() if hasattr(game, "replicated") else game.params()
 
 
 def _scalars(row: dict, prefix: str = ""):

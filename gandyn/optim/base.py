@@ -40,6 +40,7 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
+from gandyn import distributed
 from gandyn.games.base import Game, vector_field
 
 BASES = ("sgd", "adam")
@@ -99,7 +100,8 @@ def grad_or_zeros(outputs: Sequence[Tensor], inputs: Sequence[Tensor],
     with torch.enable_grad():
         gs = torch.autograd.grad([o for o, _ in pairs], list(inputs), [g for _, g in pairs],
                                  retain_graph=True, create_graph=create_graph, allow_unused=True)
-    return [torch.zeros_like(x) if g is None else g for x, g in zip(inputs, gs)]
+    # Under torchrun: the product of the mean field (every rank's, averaged; see gandyn.distributed).
+    return distributed.mean_grads([torch.zeros_like(x) if g is None else g for x, g in zip(inputs, gs)])
 
 
 def _as_groups(players) -> list[dict]:
@@ -230,6 +232,9 @@ class GameOptimizer(Optimizer):
         with torch.enable_grad():
             fs = vector_field([losses[i] for i in players], vals,
                               create_graph=create_graph or self.differentiable)
+        if distributed.active():  # the mean over ranks of their shards' fields
+            flat = distributed.mean_grads([g for f in fs for g in f])
+            fs = [flat[sum(map(len, fs[:j])):sum(map(len, fs[:j + 1]))] for j in range(len(fs))]
         self.grad_evals += 1
         v: list = [None] * len(self.param_groups)
         for i, f in zip(players, fs):
@@ -443,7 +448,7 @@ class GameOptimizer(Optimizer):
             raise
         if game is not None and not getattr(self, "_wrapped", False):
             game.after_step()
-        return [l.detach() for l in losses]
+        return distributed.mean([l.detach() for l in losses])  # under torchrun: the global batch's
 
     # ----------------------------------------------------------- state dict
     def state_dict(self) -> dict:

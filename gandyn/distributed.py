@@ -23,6 +23,7 @@ size does not divide.
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 from typing import Sequence
@@ -105,15 +106,20 @@ def shutdown() -> None:
         dist.destroy_process_group()
 
 
-@contextlib.contextmanager
-def session(device: str = "cpu"):
-    """The process group for the duration of a run, left at the end if this call joined it."""
-    owned = init_from_env(device)
-    try:
-        yield
-    finally:
-        if owned:
-            shutdown()
+def session(device: str = "cpu") -> None:
+    """Join torchrun's process group once per process (a second init on torchrun's store would
+    wait forever, so several runs of one process, `gandyn sweep`, share it); left at exit."""
+    if init_from_env(device):
+        atexit.register(_leave_together)
+
+
+def _leave_together() -> None:
+    """At exit: wait for every rank, then leave (a gloo peer that leaves while another still
+    holds its connections can abort that one's exit)."""
+    if initialized():
+        with contextlib.suppress(RuntimeError):  # a peer already gone: nothing to wait for
+            dist.barrier()
+        shutdown()
 
 
 # ------------------------------------------------------------------ collectives

@@ -201,16 +201,17 @@ def _truncate_metrics(path: Path, last_step: int) -> None:
 def run_experiment(config: dict, out_dir, *, resume: bool = True, progress: bool = False) -> dict:
     """Run `config` into `out_dir`; returns the final status dict."""
     cfg = configs.with_defaults(config)
-    with distributed.session(cfg["device"]):
-        if not distributed.active():
-            return _run(cfg, Path(out_dir), resume, progress, {})
-        where = {"step": 0}
-        try:
-            return _run(cfg, Path(out_dir), resume, progress and distributed.is_main(), where)
-        except Exception as e:
+    distributed.session(cfg["device"])
+    if not distributed.active():
+        return _run(cfg, Path(out_dir), resume, progress, {})
+    where: dict = {}
+    try:
+        return _run(cfg, Path(out_dir), resume, progress and distributed.is_main(), where)
+    except Exception as e:
+        if "step" in where:  # the run had started: its directory is this run's
             _record_failure(Path(out_dir), where["step"], e)
-            distributed.shutdown()  # peers blocked in a collective with this rank fail at once
-            raise
+        distributed.shutdown()  # peers blocked in a collective with this rank fail at once
+        raise
 
 
 def _record_failure(out: Path, step: int, error: Exception) -> None:

@@ -351,6 +351,7 @@ def _run(cfg: dict, out: Path, resume: bool, progress: bool, where: dict) -> dic
         writer.close()
     if main:
         _write_json(out / "status.json", status)
+    distributed.barrier()  # every rank returns once the directory is complete
     return status
 
 

@@ -27,6 +27,11 @@ its batch size must be `batch_size`; its shuffling uses its own RNG, so resume i
 only for the sources above); or a callable `n -> x | (x, y)`. A conditional G
 (`G.num_classes > 0`) needs labels: G(z, y) and D(x, y), fake labels uniform.
 
+**Under torchrun** (gandyn.distributed) `batch_size` is the global batch: every rank draws
+all of it (data, latents, labels, noise, WGAN-GP's ε) from the shared generator and keeps
+its equal slice, so N ranks see exactly one process's minibatch; a batch the world size
+does not divide is refused.
+
 **Latents**: `sample_latent(n)`, or by default N(0, I) of G.latent_dim from the game's generator.
 
 Options: `loss` (gandyn.nn.losses.LOSSES), `label_smoothing` (one-sided, Salimans et al.

@@ -120,6 +120,10 @@ def _leave_together() -> None:
         with contextlib.suppress(RuntimeError):  # a peer already gone: nothing to wait for
             dist.barrier()
         shutdown()
+        # Tensors that gloo's finished work still references must go while the interpreter
+        # lives (freed during finalization they abort the process: pytorch/pytorch#179291).
+        import gc
+        gc.collect()
 
 
 # ------------------------------------------------------------------ collectives

@@ -1,6 +1,6 @@
 """Data-parallel runs under torchrun, on the CPU with gloo and 2 processes: the metrics of a
 mixture GAN and of a digits GAN (SyncBatchNorm in G, spectral norm in D) under SimGD-Adam,
-Extra-Adam and consensus equal those of one process with the same global batch, to float
+Extra-Adam and consensus (and the mixture under CGD) equal those of one process with the same global batch, to float
 rounding; a resumed 2-process run equals an uninterrupted one and refuses another world
 size; a diverging rank and a failing rank stop both, with the status recorded."""
 from __future__ import annotations
@@ -32,7 +32,10 @@ DIGITS = {"game": "gan", "lr": 2e-4, "steps": 6, "log_every": 3, "eval_every": 6
                         "sync_batchnorm": True, "model_args": {"width": 8, "latent_dim": 16},
                         "d_args": {"spectral_norm": True}},
           "optimizer_args": {"base": "adam", "betas": [0.5, 0.999]}}
-OPTIMIZERS = {"simgd": {}, "extragradient": {}, "consensus": {"gamma": 0.1}}
+OPTIMIZERS = {"simgd": {}, "extragradient": {}, "consensus": {"gamma": 0.1},
+              # CGD's conjugate gradients on the averaged operator (ring only: its HVPs are many)
+              "cgd": {"base": "sgd", "cg_max_iter": 5, "cg_rtol": 1e-3}}
+CASES = [(name, opt) for name in ("ring", "digits") for opt in OPTIMIZERS if (name, opt) != ("digits", "cgd")]
 
 
 def _config(base: dict, optimizer: str, **changes) -> dict:
@@ -76,18 +79,18 @@ def assert_rows_close(two: list[dict], one: list[dict]) -> None:
 def runs(tmp_path_factory):
     """Every 2-process run of the module in one torchrun launch (its start-up dominates)."""
     tmp = tmp_path_factory.mktemp("dist")
-    jobs = [{"config": _config(base, opt), "out": str(tmp / f"{name}-{opt}")}
-            for name, base in (("ring", RING), ("digits", DIGITS)) for opt in OPTIMIZERS]
+    jobs = [{"config": _config({"ring": RING, "digits": DIGITS}[name], opt), "out": str(tmp / f"{name}-{opt}")}
+            for name, opt in CASES]
     # A run stopped at step 5 (its checkpoint) and resumed to 10 in the same directory.
     jobs += [{"config": _config(RING, "extragradient", steps=5), "out": str(tmp / "resumed")},
              {"config": _config(RING, "extragradient"), "out": str(tmp / "resumed")}]
+    jobs.append(FAULTY("nan", tmp / "nan"))  # last: the fault stays injected in the workers
     done = torchrun(jobs, tmp)
     assert done.returncode == 0, done.stderr[-4000:]
     return tmp
 
 
-@pytest.mark.parametrize("name", ["ring", "digits"])
-@pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
+@pytest.mark.parametrize("name, optimizer", CASES)
 def test_two_processes_train_the_one_process_run(runs, tmp_path, name, optimizer):
     cfg = _config({"ring": RING, "digits": DIGITS}[name], optimizer)
     run_experiment(cfg, tmp_path / "one")
@@ -112,22 +115,30 @@ def test_resumed_two_process_run_equals_uninterrupted_and_refuses_one_process(ru
         run_experiment(_config(RING, "extragradient", steps=20), runs / "resumed")
 
 
-def test_global_batch_not_divisible_by_world_size_is_refused(tmp_path):
-    cfg = _config(RING, "simgd", game_args={**RING["game_args"], "batch_size": 33})
-    done = torchrun([{"config": cfg, "out": str(tmp_path / "r")}], tmp_path, timeout=120)
-    assert done.returncode != 0
-    assert "batch_size: the global batch 33 must be divisible by the number of processes (2)" in done.stderr
+def test_global_batch_not_divisible_by_world_size_is_refused(monkeypatch):
+    from gandyn.games.registry import make_game
+    monkeypatch.setattr(distributed, "world_size", lambda: 2)  # what a 2-process group reports
+    with pytest.raises(ValueError, match=r"batch_size: the global batch 33 must be divisible by the "
+                                         r"number of processes \(2\)"):
+        make_game("gan", **{**RING["game_args"], "batch_size": 33})
 
 
-@pytest.mark.parametrize("fault, status, reason", [
-    ("nan", "diverged", "diverged at step 2: "),
-    ("raise", "failed", "rank 1: RuntimeError: injected failure at minibatch 4"),
-])
-def test_a_diverging_or_failing_rank_stops_both(tmp_path, fault, status, reason):
-    cfg = _config(RING, "extragradient", steps=50, log_every=1)
+def FAULTY(fault: str, out: Path) -> dict:
+    """A 50-step run whose rank 1 goes wrong at its 4th minibatch (step 2; the game draws one at start)."""
+    return {"config": _config(RING, "extragradient", steps=50, log_every=1), "out": str(out), "fault": fault, "at": 4}
+
+
+def test_a_diverging_rank_stops_both_as_diverged(runs):
+    # Rank 1's NaN losses reach every rank through the averaged field and losses.
+    got = read_status(runs / "nan")
+    assert got["status"] == "diverged" and got["step"] == 2 and got["reason"].startswith("diverged at step 2: "), got
+
+
+def test_a_failing_rank_stops_both_with_its_status(tmp_path):
     start = time.time()
-    done = torchrun([{"config": cfg, "out": str(tmp_path / "r"), "fault": fault, "at": 4}], tmp_path, timeout=120)
+    done = torchrun([FAULTY("raise", tmp_path / "r")], tmp_path, timeout=120)
     assert time.time() - start < 120  # not a hang: both processes are gone
-    assert (done.returncode == 0) == (fault == "nan"), done.stderr[-3000:]
+    assert done.returncode != 0
     got = read_status(tmp_path / "r")
-    assert got["status"] == status and got["step"] == 2 and got["reason"].startswith(reason), got
+    assert got == {"status": "failed", "step": 2,
+                   "reason": "rank 1: RuntimeError: injected failure at minibatch 4"}, got

@@ -190,7 +190,7 @@ def _device() -> torch.device:
 
 
 def bounds(n: int, r: int | None = None) -> tuple[int, int]:
-    """Rank r's rows [start, stop) of n rows split in rank order (the first n % W ranks take one more)."""
+    """Rank r's rows [start, stop) of n rows split in rank order (r·n//W to (r+1)·n//W: sizes differ by at most one)."""
     w, r = world_size(), rank() if r is None else r
     return r * n // w, (r + 1) * n // w
 

@@ -130,7 +130,9 @@ def cmd_run(args) -> int:
     cfg = _run_config(args)
     out = Path(args.out) if args.out else _default_out(cfg)
     status = run_experiment(cfg, out, resume=not args.fresh, progress=sys.stderr.isatty())
-    print(f"{out}: {status.get('reason', status['status'])}")
+    from gandyn import distributed
+    if distributed.is_main():  # under torchrun: once, not once per rank
+        print(f"{out}: {status.get('reason', status['status'])}")
     return 0
 
 

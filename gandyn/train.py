@@ -19,9 +19,16 @@ last intact one (gandyn.run_dir: damaged checkpoints are moved aside, a half-wri
 last metric line is dropped): metric lines logged after that checkpoint are dropped
 and recomputed, so a resumed run continues the same metric stream as an
 uninterrupted one.
+
+Under torchrun (`torchrun --nproc_per_node N -m gandyn run CONFIG.toml`) every rank trains
+its shard of the global batch (gandyn.distributed) and rank 0 alone locks and writes the
+directory; checkpoints record the world size, and a resume with another one is refused.
+A rank that raises records {"status": "failed", "reason": "rank r: ..."} itself and leaves
+the process group, so its peers' collectives fail at once instead of hanging.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -31,6 +38,7 @@ from pathlib import Path
 import torch
 
 from gandyn import config as configs
+from gandyn import distributed
 from gandyn.games.base import Game, flatten
 from gandyn.games.registry import make_game
 from gandyn.run_dir import RunLock, checkpoint_path, checkpoints, load_checkpoint, read_metric_lines
@@ -123,6 +131,7 @@ class Run:
     optimizer: object
     step: int
     rng: torch.Tensor  # torch's CPU RNG state at the checkpoint (a resumed run restores it)
+    world_size: int = 1  # the processes of the run that wrote the checkpoint
 
 
 def _atomic_write_bytes(path: Path, write) -> None:
@@ -142,7 +151,7 @@ def save_checkpoint(run_dir, step: int, game: Game, optimizer) -> Path:
     path = checkpoint_path(run_dir, step)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {"step": step, "game": game.state_dict(), "optimizer": optimizer.state_dict(),
-             "rng": torch.get_rng_state()}
+             "rng": torch.get_rng_state(), "world_size": distributed.world_size()}
     _atomic_write_bytes(path, lambda f: torch.save(state, f))
     return path
 
@@ -158,7 +167,7 @@ def load_run(run_dir, step: int | None = None) -> Run:
     opt = make_optimizer(cfg, game)
     game.load_state_dict(state["game"])
     opt.load_state_dict(state["optimizer"])
-    return Run(run_dir, cfg, game, opt, int(state["step"]), state["rng"])
+    return Run(run_dir, cfg, game, opt, int(state["step"]), state["rng"], int(state.get("world_size", 1)))
 
 
 def _first_coordinates(game: Game) -> dict:
@@ -167,7 +176,6 @@ def _first_coordinates(game: Game) -> dict:
 
 
 def _preserved(game: Game):
-    import contextlib
     return game.preserved() if hasattr(game, "preserved") else contextlib.nullcontext()
 
 
@@ -175,8 +183,9 @@ def _point_metrics(game: Game, losses) -> dict:
     """‖v‖, the losses, the game's last stats, its distance to equilibrium and first
     coordinates, at the game's current parameters."""
     with _preserved(game):
-        field = flatten([g.detach() for gs in game.vector_field() for g in gs])
-        stats = {k: float(v) for k, v in getattr(game, "last_stats", {}).items()}
+        field = flatten(distributed.mean([g.detach() for gs in game.vector_field() for g in gs]))
+        last = getattr(game, "last_stats", {})
+        stats = dict(zip(last, map(float, distributed.mean(list(last.values())))))
     row = {"grad_norm": float(field.norm()), "losses": [float(l) for l in losses], **stats}
     dist = game.distance_to_equilibrium()
     if dist is not None:
@@ -192,7 +201,7 @@ def _metrics(game: Game, opt, step: int, losses) -> dict:
            "grad_evals": int(getattr(opt, "grad_evals", 0)), "hvp_evals": int(getattr(opt, "hvp_evals", 0))}
     if hasattr(opt, "swapped"):
         with opt.swapped(), _preserved(game):
-            row["average"] = _point_metrics(game, [l.detach() for l in game.losses()])
+            row["average"] = _point_metrics(game, distributed.mean([l.detach() for l in game.losses()]))
     return row
 
 
@@ -219,60 +228,105 @@ def _truncate_metrics(path: Path, last_step: int) -> None:
 def run_experiment(config: dict, out_dir, *, resume: bool = True, progress: bool = False) -> dict:
     """Run `config` into `out_dir`; returns the final status dict.
 
-    The directory is locked for the run (gandyn.run_dir.RunLock). Nothing in it is
-    removed or rewritten before the config has built its game and optimizer, so a bad
-    config leaves an earlier run as it was. An exception mid-run leaves status.json
-    at "failed" with its message, and is raised on."""
+    The directory is locked for the run (gandyn.run_dir.RunLock; under torchrun by rank 0).
+    Nothing in it is removed or rewritten before the config has built its game and
+    optimizer, so a bad config leaves an earlier run as it was. An exception mid-run
+    leaves status.json at "failed" with its message, and is raised on."""
     cfg = check_config(config)  # a bad option is named before any other complaint
+    distributed.session(cfg["device"])
+    if distributed.active() and cfg["diagnostics_every"]:
+        raise ValueError("diagnostics_every: not available under torchrun; run `gandyn diagnose` on a "
+                         "checkpoint of the run in one process")
     out = Path(out_dir)
+    main = distributed.is_main()
+    # Every rank sees the directory before rank 0 changes it, and all must agree.
+    found = checkpoints(out)[-1] if resume and out.is_dir() and checkpoints(out) else 0
+    if not distributed.same_everywhere(found):
+        raise ValueError(f"out_dir: the ranks see different checkpoints in {out}; under torchrun on "
+                         "several nodes the run directory must be on a shared filesystem")
     created = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)
-    with RunLock(out) as lock:
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+    with RunLock(out) if main else contextlib.nullcontext() as lock:
         try:
-            game, opt, start = _start(cfg, out, resume)
+            game, opt, start = _start(cfg, out, found, main)
+            if not distributed.same_everywhere(start):
+                raise ValueError(f"out_dir: rank 0 resumes {out} from another checkpoint than this rank "
+                                 f"(step {start}; a damaged one was set aside): resume in one process or --fresh")
         except Exception:
-            if created:  # a config refused before anything ran leaves no directory behind
+            if created and main:  # a config refused before anything ran leaves no directory behind
                 lock.path.unlink()
                 out.rmdir()
+            distributed.shutdown()
             raise
         if start > cfg["steps"]:
             # Nothing to run; config.toml keeps the steps the run was made with.
             done = read_status(out)
             return {**done, "reason": f"{done.get('status', 'stopped')} at step {start} already; "
                     f"steps = {cfg['steps']} asks for fewer, so nothing was run (--fresh starts over)"}
-        _atomic_write_bytes(out / "config.toml", lambda f: f.write(configs.dumps(cfg).encode()))
+        if main:
+            _atomic_write_bytes(out / "config.toml", lambda f: f.write(configs.dumps(cfg).encode()))
         at = {"step": start}
         try:
-            status = _train(cfg, out, game, opt, start, at, progress)
+            status = _train(cfg, out, game, opt, start, at, progress and main)
         except BaseException as e:
-            _write_json(out / "status.json", {"status": "failed", "step": at["step"],
-                                              "reason": f"failed at step {at['step']}: "
-                                                        f"{type(e).__name__}: {e}"})
+            _record_failure(out, at["step"], e)
+            distributed.shutdown()  # peers blocked in a collective with this rank fail at once
             raise
-        _write_json(out / "status.json", status)
+        if main:
+            _write_json(out / "status.json", status)
+    distributed.barrier()  # every rank returns once the directory is complete
     return status
 
 
-def _start(cfg: dict, out: Path, resume: bool):
-    """(game, optimizer, step) to run from: the last intact checkpoint of `out` when
-    resuming, else a fresh game (the old run's files are removed only once it is built)."""
+def _record_failure(out: Path, step: int, error: BaseException) -> None:
+    """status.json "failed" with the exception's message; under torchrun written by the
+    failing rank, unless a peer that failed first recorded its own (this rank's error is
+    then the lost connection to it)."""
+    where = f"rank {distributed.rank()}: " if distributed.active() else ""
+    try:
+        if distributed.active() and read_status(out).get("status") == "failed":
+            return
+    except ValueError:  # a status file being replaced
+        pass
+    if out.is_dir():
+        _write_json(out / "status.json", {"status": "failed", "step": step,
+                                          "reason": f"{where}failed at step {step}: {type(error).__name__}: {error}"})
+
+
+def _check_world_size(run: Run, out: Path) -> None:
+    if run.world_size != distributed.world_size():
+        raise ValueError(f"out_dir: the checkpoint at step {run.step} of {out} was written by {run.world_size} "
+                         f"process(es), this run has {distributed.world_size()}; resume with "
+                         f"--nproc_per_node {run.world_size} (per-rank batch-norm statistics and the "
+                         "held shards are per process), or start a new directory")
+
+
+def _start(cfg: dict, out: Path, found: int, main: bool = True):
+    """(game, optimizer, step) to run from: when `found` (the last checkpoint step every
+    rank saw) the last intact checkpoint of `out`, else a fresh game; the old run's files
+    are removed only once it is built, and only by rank 0 (`main`). Every rank runs this
+    together: building a game may take collectives (SyncBatchNorm)."""
     metrics_path = out / "metrics.jsonl"
-    if resume and checkpoints(out):
+    if found:
         saved = configs.with_defaults(configs.load(out / "config.toml"))
         if {k: v for k, v in saved.items() if k != "steps"} != {k: v for k, v in cfg.items() if k != "steps"}:
             raise ValueError(f"out_dir: {out} holds a run of a different config; choose another "
                              "directory (--out), or start over there with --fresh (resume=False in Python)")
-        run = load_run(out)
+        run = load_run(out) if main else load_run(out, found)  # rank 0 alone sets damaged files aside
+        _check_world_size(run, out)
         torch.set_rng_state(run.rng)
-        _truncate_metrics(metrics_path, run.step)
+        if main:
+            _truncate_metrics(metrics_path, run.step)
         return run.game, run.optimizer, run.step
     torch.manual_seed(cfg["seed"])
     game = build_game(cfg)
     opt = make_optimizer(cfg, game)
-    for old in (metrics_path, out / "status.json"):
-        old.unlink(missing_ok=True)
-    for s in checkpoints(out):
-        checkpoint_path(out, s).unlink()
+    if main:
+        for old in (metrics_path, out / "status.json"):
+            old.unlink(missing_ok=True)
+        for s in checkpoints(out):
+            checkpoint_path(out, s).unlink()
     return game, opt, 0
 
 
@@ -282,9 +336,12 @@ def _train(cfg: dict, out: Path, game: Game, opt, start: int, at: dict, progress
     if cfg["diagnostics_every"]:
         from gandyn.diagnostics import summary
 
-    _write_json(out / "status.json", {"status": "running", "step": start})
+    main = distributed.is_main()
+    if main:
+        _write_json(out / "status.json", {"status": "running", "step": start})
+    distributed.barrier()  # a peer's failure record from now on comes after this one
     writer = None
-    if cfg["tensorboard"]:
+    if cfg["tensorboard"] and main:
         from torch.utils.tensorboard import SummaryWriter
         writer = SummaryWriter(str(out / "tensorboard"), purge_step=start + 1 if start else None)
     bar = None
@@ -295,8 +352,10 @@ def _train(cfg: dict, out: Path, game: Game, opt, start: int, at: dict, progress
     evaluate = getattr(game, "evaluate", None)
     metrics_path = out / "metrics.jsonl"
     try:
-        with open(metrics_path, "a") as log:
+        with open(metrics_path, "a") if main else contextlib.nullcontext() as log:
             def write(row):
+                if not main:
+                    return
                 log.write(json.dumps(row) + "\n")
                 log.flush()
                 if writer is not None:
@@ -306,7 +365,7 @@ def _train(cfg: dict, out: Path, game: Game, opt, start: int, at: dict, progress
 
             if start == 0:
                 with _preserved(game):
-                    row = _metrics(game, opt, 0, [l.detach() for l in game.losses()])
+                    row = _metrics(game, opt, 0, distributed.mean([l.detach() for l in game.losses()]))
                     if evaluate is not None and cfg["eval_every"]:
                         row.update(evaluate(out, 0))
                 write(row)
@@ -338,7 +397,11 @@ def _train(cfg: dict, out: Path, game: Game, opt, start: int, at: dict, progress
                     reason = _diverged(row, cfg["diverge_above"])
                     if reason is not None:
                         return {"status": "diverged", "step": done, "reason": f"diverged at step {done}: {reason}"}
-                if done % cfg["checkpoint_every"] == 0 or last:
+                    reason = distributed.active() and distributed.replica_mismatch(
+                        _replicated(game), "parameters or spectral-norm vectors")
+                    if reason:
+                        return {"status": "failed", "step": done, "reason": f"step {done}: {reason}"}
+                if (done % cfg["checkpoint_every"] == 0 or last) and main:
                     save_checkpoint(out, done, game, opt)
                     if not last:
                         _write_json(out / "status.json", {"status": "running", "step": done})
@@ -348,6 +411,11 @@ def _train(cfg: dict, out: Path, game: Game, opt, start: int, at: dict, progress
             bar.close()
         if writer is not None:
             writer.close()
+
+
+def _replicated(game: Game) -> list:
+    """The tensors every rank must hold identically (a GAN names its own: no per-rank BN statistics)."""
+    return game.replicated() if hasattr(game, "replicated") else game.params()
 
 
 def _scalars(row: dict, prefix: str = ""):

@@ -27,6 +27,11 @@ its batch size must be `batch_size`; its shuffling uses its own RNG, so resume i
 only for the sources above); or a callable `n -> x | (x, y)`. A conditional G
 (`G.num_classes > 0`) needs labels: G(z, y) and D(x, y), fake labels uniform.
 
+**Under torchrun** (gandyn.distributed) `batch_size` is the global batch: every rank draws
+all of it (data, latents, labels, noise, WGAN-GP's ε) from the shared generator and keeps
+its equal slice, so N ranks see exactly one process's minibatch; a batch the world size
+does not divide is refused.
+
 **Latents**: `sample_latent(n)`, or by default N(0, I) of G.latent_dim from the game's generator.
 
 Options: `loss` (gandyn.nn.losses.LOSSES), `label_smoothing` (one-sided, Salimans et al.
@@ -51,6 +56,7 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
+from gandyn import distributed
 from gandyn.games.base import Game
 from gandyn.nn.losses import LOSSES, gan_losses
 
@@ -138,6 +144,9 @@ class GANGame(Game):
         self._eps_generator = torch.Generator(self.device)
         self.steps_drawn = 0   # minibatches drawn: the step count of instance-noise annealing
         self._real = _RealSampler(sample_real, batch_size)
+        # Under torchrun batch_size is the global batch: every rank draws all of it from the
+        # shared generator and keeps its slice, so N ranks see one process's batch exactly.
+        self._shard = distributed.shard(batch_size, "batch_size")
         self.sample_latent = sample_latent
         if sample_latent is None and not isinstance(getattr(generator, "latent_dim", None), int):
             raise ValueError("sample_latent: required when the generator has no integer `latent_dim`")
@@ -188,6 +197,15 @@ class GANGame(Game):
             self.noise = None if std == 0 else [
                 (std * torch.randn(self.real.shape, generator=self.generator, dtype=self.real.dtype)
                  ).to(self.device) for _ in range(2)]
+            if self._shard is not None:
+                self._keep_shard()
+
+    def _keep_shard(self) -> None:
+        s = self._shard
+        self.real, self.z = self.real[s], self.z[s]
+        self.real_labels = None if self.real_labels is None else self.real_labels[s]
+        self.y_fake = None if self.y_fake is None else self.y_fake[s]
+        self.noise = None if self.noise is None else [n[s] for n in self.noise]
 
     def _check_batch(self) -> None:
         if self.num_classes and self.real_labels is None:
@@ -260,9 +278,26 @@ class GANGame(Game):
 
         labels = self.y_fake if self.penalty == "r2" else self.real_labels
         self._eps_generator.manual_seed(self._eps_seed)
+        eps = None
+        if self._shard is not None and self.penalty == "wgan-gp":  # this rank's slice of the global ε
+            eps = torch.rand(self.batch_size, generator=self._eps_generator, device=real.device,
+                             dtype=real.dtype)[self._shard]
         return gradient_penalty(lambda x: self.discriminate(x, labels), real, fake, kind=self.penalty,
                                 weight=self.penalty_weight, step=self.steps_drawn - 1,
-                                every=self.penalty_every, generator=self._eps_generator, detach=False)
+                                every=self.penalty_every, generator=self._eps_generator, detach=False,
+                                eps=eps)
+
+    def replicated(self) -> list[Tensor]:
+        """What every rank must hold identically: parameters and buffers (spectral-norm u, v,
+        a SyncBatchNorm's statistics), except the per-rank statistics of plain batch norm."""
+        from torch.nn.modules.batchnorm import _BatchNorm
+
+        from gandyn.nn.sync_batchnorm import SyncBatchNorm
+        per_rank = {id(b) for m in (self.G, self.D) for mod in m.modules()
+                    if isinstance(mod, _BatchNorm) and not isinstance(mod, SyncBatchNorm)
+                    for b in mod.buffers(recurse=False)}
+        bufs = [b for m in (self.G, self.D) for b in m.buffers() if id(b) not in per_rank]
+        return self.params() + [b for b in bufs if b.is_floating_point()]
 
     def after_step(self) -> None:
         if self.G_ema is not None:

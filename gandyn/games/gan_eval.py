@@ -19,6 +19,11 @@ Samples come from fixed latents (and labels) drawn once from `seed`, so the samp
 `samples/step_XXXXXXXX.png` shows the same z through training; with an EMA of G the EMA
 generator is evaluated (and `"ema": true` is logged). Everything runs in eval mode and in
 `game.preserved()` (called by the run loop), so evaluation never moves training.
+
+Under torchrun every rank generates its slice of the samples (and of the real data) and
+computes their features; the features are gathered in rank order, so the metrics are
+those of one process. G's buffers are rank 0's (the model its checkpoints hold), and rank
+0 alone writes the picture.
 """
 from __future__ import annotations
 
@@ -27,6 +32,8 @@ from pathlib import Path
 
 import torch
 from torch import Tensor
+
+from gandyn import distributed
 
 
 class GANEvaluator:
@@ -76,8 +83,14 @@ class GANEvaluator:
             g = torch.Generator().manual_seed(self.seed + 2)
             n = min(self.num_samples, len(self.data)) if hasattr(self.data, "__len__") else self.num_samples
             x, _ = self.data.sample(n, g)
-            self._real = self.features()(x.to(self.device))[0]
+            self._real = self.all_features(x[slice(*distributed.bounds(n))].to(self.device), n)[0]
         return self._real
+
+    def all_features(self, x: Tensor, n: int) -> tuple[Tensor, Tensor | None]:
+        """Features (and class probabilities) of n samples, of which this rank holds its slice x."""
+        feats, probs = self.features()(x)
+        return (distributed.gather_rows(feats, n),
+                None if probs is None else distributed.gather_rows(probs, n))
 
     def fixed_inputs(self, game) -> tuple[Tensor, Tensor | None]:
         if self._fixed is None:
@@ -87,40 +100,49 @@ class GANEvaluator:
 
     @torch.no_grad()
     def samples(self, game, *, ema: bool | None = None) -> Tensor:
-        """num_samples samples of G (of the EMA generator when the game keeps one)."""
+        """num_samples samples of G (of the EMA generator when the game keeps one); under
+        torchrun this rank's slice of them."""
         ema = game.G_ema is not None if ema is None else ema
         z, y = self.fixed_inputs(game)
+        part = slice(*distributed.bounds(len(z)))
+        z, y = z[part], None if y is None else y[part]
         G = game.G_ema.module if ema else game.G
         was = G.training
         G.eval()
         try:
-            out = torch.cat([game.generate(zc, None if y is None else y[i:i + len(zc)], ema=ema)
-                             for i, zc in zip(range(0, len(z), 500), z.split(500))])
+            with distributed.rank0_buffers(G):
+                out = torch.cat([game.generate(zc, None if y is None else y[i:i + len(zc)], ema=ema)
+                                 for i, zc in zip(range(0, len(z), 500), z.split(500))])
         finally:
             G.train(was)
         return out.float()
 
     # --------------------------------------------------------------- metrics
     def __call__(self, game, out_dir=None, step: int = 0, *, ema: bool | None = None) -> dict:
-        fake = self.samples(game, ema=ema)
+        fake = self.samples(game, ema=ema)  # this rank's slice of the num_samples under torchrun
+        n = self.num_samples
         row = {"ema": bool(game.G_ema is not None if ema is None else ema)}
-        if not bool(torch.isfinite(fake).all()):
+        if not distributed.all_true(bool(torch.isfinite(fake).all())):
             return {**row, "eval_error": "non-finite samples"}
         if self.kind == "mixture":
             from gandyn.metrics.modes import mixture_mode_metrics
-            m = mixture_mode_metrics(fake.double().cpu(), self.data.modes.double(), self.data.sigma)
+            m = mixture_mode_metrics(distributed.gather_rows(fake, n).double().cpu(), self.data.modes.double(),
+                                     self.data.sigma)
             row.update(modes_covered=m["modes_covered"], high_quality=m["high_quality"],
                        reverse_kl=m["reverse_kl"])
         elif self.kind == "stacked":
             from gandyn.metrics.modes import stacked_mode_metrics
-            m = stacked_mode_metrics(self.features().channel_labels(fake.clamp(-1, 1)).cpu())
+            labels = distributed.gather_rows(self.features().channel_labels(fake.clamp(-1, 1)), n)
+            m = stacked_mode_metrics(labels.cpu())
             row.update(modes_covered=m["modes_covered"], reverse_kl=m["reverse_kl"])
         elif self.features():
             row.update(self.image_metrics(fake.clamp(-1, 1)))
         else:
             row["fid"] = None
         if out_dir is not None:
-            self.write_samples(fake, Path(out_dir) / "samples" / f"step_{step:08d}.png")
+            everyone = distributed.gather_rows(fake, n)  # the grid shows the first samples of all
+            if distributed.is_main():
+                self.write_samples(everyone, Path(out_dir) / "samples" / f"step_{step:08d}.png")
         return row
 
     def image_metrics(self, fake: Tensor) -> dict:
@@ -130,7 +152,7 @@ class GANEvaluator:
         from gandyn.metrics.precision_recall import precision_recall
 
         real = self.real_features()
-        feats, probs = self.features()(fake.to(self.device))
+        feats, probs = self.all_features(fake.to(self.device), self.num_samples)
         fid = frechet_distance(real.mean(0), real.T.cov(), feats.mean(0), feats.T.cov())
         row = {"fid": float(fid), "fid_features": "digits-classifier" if self.kind == "digits" else "inception"}
         if probs is not None and len(probs) >= 10:

@@ -43,12 +43,15 @@ def gan(data: str = "ring", data_args: dict | None = None, model: str = "mlp", m
         batch_size: int = 64, label_smoothing: float = 0.0, instance_noise: float = 0.0,
         instance_noise_anneal: int = 0, ema: float = 0.0, feature_matching: bool = False,
         replay_buffer: int = 0, replay_fraction: float = 0.5, eval_samples: int | None = None,
-        fid_weights: str | None = None, precision: str = "float32", device: str = "cpu", seed: int = 0):
+        fid_weights: str | None = None, precision: str = "float32", device: str = "cpu",
+        sync_batchnorm: bool = False, seed: int = 0):
     """A GAN from its parts, by name: data of gandyn.data.DATASETS (with `data_args`), models
     of gandyn.nn.models.MODELS (`model_args` for both, `g_args` / `d_args` for one), a loss of
     gandyn.nn.losses, a penalty on D ("r1", "r2", "wgan-gp" with γ or λ = penalty_weight),
     and the evaluation of gandyn.games.gan_eval. `precision = "bfloat16"` runs the losses
-    under bfloat16 autocast (parameters and the optimizer stay float32)."""
+    under bfloat16 autocast (parameters and the optimizer stay float32). Under torchrun
+    batch norm keeps per-rank statistics, or, with `sync_batchnorm = true`, those of the global
+    batch (gandyn.nn.sync_batchnorm: the same run as one process)."""
     from gandyn.data import make_dataset
     from gandyn.games.gan import GANGame
     from gandyn.games.gan_eval import GANEvaluator
@@ -69,6 +72,11 @@ def gan(data: str = "ring", data_args: dict | None = None, model: str = "mlp", m
     source = make_dataset(data, **(data_args or {}))
     G, D = make_models(model, tuple(source.shape), getattr(source, "num_classes", 0) if _conditional(model) else 0,
                        g_args=g_args, d_args=d_args, **(model_args or {}))
+    if not isinstance(sync_batchnorm, bool):
+        raise ValueError(f"sync_batchnorm: expected true or false, got {sync_batchnorm!r}")
+    if sync_batchnorm:
+        from gandyn.nn.sync_batchnorm import convert_sync_batchnorm
+        G, D = convert_sync_batchnorm(G), convert_sync_batchnorm(D)
     game_cls = GANGame if precision == "float32" else _autocast_game(precision)
     game = game_cls(G.to(dev), D.to(dev), source, loss=loss, batch_size=batch_size, penalty=penalty,
                     penalty_weight=penalty_weight, penalty_every=penalty_every,

@@ -74,7 +74,7 @@ def _check_samples(name: str, x: Tensor | None) -> Tensor:
 def gradient_penalty(D: Callable[[Tensor], Tensor], real: Tensor | None = None, fake: Tensor | None = None,
                      kind: str = "wgan-gp", target: float | None = None, weight: float = 10.0, *,
                      step: int = 0, every: int = 1, generator: torch.Generator | None = None,
-                     impl: str = "auto", detach: bool = True) -> Tensor:
+                     impl: str = "auto", detach: bool = True, eps: Tensor | None = None) -> Tensor:
     """The penalty of `kind` (see the module docstring), to add to D's loss.
 
     real, fake: batches (B, ...); "r1" needs only real, "r2" only fake (the other may be
@@ -85,6 +85,8 @@ def gradient_penalty(D: Callable[[Tensor], Tensor], real: Tensor | None = None, 
     step, every: lazy regularization — computed (times `every`) only when step % every == 0.
     generator: draws WGAN-GP's ε (on real's device).
     detach: treat the samples as constants (see the module docstring).
+    eps: WGAN-GP's interpolation weights (B,) given instead of drawn (a rank's shard of a
+    global batch's draw).
     """
     if kind not in KINDS:
         raise ValueError(f"kind: expected one of {KINDS}, got {kind!r}")
@@ -116,7 +118,11 @@ def gradient_penalty(D: Callable[[Tensor], Tensor], real: Tensor | None = None, 
     if step % every != 0:
         return x.new_zeros(())
     if kind == "wgan-gp":
-        eps = torch.rand(real.shape[0], generator=generator, device=real.device, dtype=real.dtype)
+        if eps is None:
+            eps = torch.rand(real.shape[0], generator=generator, device=real.device, dtype=real.dtype)
+        elif eps.shape != (real.shape[0],):
+            raise ValueError(f"eps: expected interpolation weights of shape ({real.shape[0]},), "
+                             f"got {tuple(eps.shape)}")
         if detach:
             real, fake = real.detach(), fake.detach()
         x = gp_op.interpolate(real, fake, eps)

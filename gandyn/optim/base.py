@@ -49,6 +49,7 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
+from gandyn import distributed
 from gandyn import options as _options
 from gandyn.games.base import Game, vector_field
 from gandyn.optim.constraints import check_constraint, project
@@ -114,10 +115,11 @@ def grad_or_zeros(outputs: Sequence[Tensor], inputs: Sequence[Tensor],
     pairs = [(o, g) for o, g in zip(outputs, grad_outputs) if o.requires_grad]
     if not pairs:
         return [torch.zeros_like(x) for x in inputs]
-    with torch.enable_grad():
+    with torch.enable_grad():  # (mean_grads builds its graph too: the step runs under no_grad)
         gs = torch.autograd.grad([o for o, _ in pairs], list(inputs), [g for _, g in pairs],
                                  retain_graph=True, create_graph=create_graph, allow_unused=True)
-    return [torch.zeros_like(x) if g is None else g for x, g in zip(inputs, gs)]
+        # Under torchrun: the product of the mean field (every rank's, averaged; see gandyn.distributed).
+        return distributed.mean_grads([torch.zeros_like(x) if g is None else g for x, g in zip(inputs, gs)])
 
 
 def _as_groups(players) -> list[dict]:
@@ -297,6 +299,9 @@ class GameOptimizer(Optimizer):
         with torch.enable_grad():
             fs = vector_field([losses[i] for i in players], vals,
                               create_graph=create_graph or self.differentiable)
+            if distributed.active():  # the mean over ranks of their shards' fields
+                flat = distributed.mean_grads([g for f in fs for g in f])
+                fs = [flat[sum(map(len, fs[:j])):sum(map(len, fs[:j + 1]))] for j in range(len(fs))]
         self.grad_evals += 1
         v: list = [None] * len(self.param_groups)
         for i, f in zip(players, fs):
@@ -564,7 +569,7 @@ class GameOptimizer(Optimizer):
             raise
         if game is not None and not getattr(self, "_wrapped", False):
             game.after_step()
-        return [l.detach() for l in losses]
+        return distributed.mean([l.detach() for l in losses])  # under torchrun: the global batch's
 
     # ----------------------------------------------------------- state dict
     def state_dict(self) -> dict:

@@ -13,6 +13,64 @@ from gandyn import config as configs  # noqa: E402
 from gandyn.train import read_metrics, read_status  # noqa: E402
 
 
+# One look per optimizer in every figure: (legend name, color, line style, marker).
+# Colors and line styles both differ between methods whose curves tend to coincide
+# (extragradient / from the past / optimistic / CGD), and markers are drawn sparsely at
+# staggered positions along each line, so a curve hidden under another stays visible.
+STYLES: dict[str, tuple[str, str, str, str]] = {
+    "simgd": ("SimGD", "#d62728", "-", "o"),
+    "altgd": ("AltGD", "#ff7f0e", "--", "s"),
+    "altgd-5": ("AltGD, 5 D steps", "#8c564b", "-.", "v"),
+    "averaged": ("averaged SGD", "#bcbd22", ":", "P"),
+    "extragradient": ("extragradient", "#1f77b4", "-", "^"),
+    "extragradient-past": ("extrapolation from the past", "#17becf", "--", "D"),
+    "optimistic": ("optimistic GD", "#2ca02c", "-.", "X"),
+    "consensus": ("consensus", "#9467bd", "-", "*"),
+    "sga": ("SGA", "#e377c2", "--", "h"),
+    "cgd": ("CGD", "#555555", ":", "<"),
+    "lookahead": ("lookahead-minmax (SimGD)", "#000000", "-.", ">"),
+    "extra-adam": ("Extra-Adam", "#393b79", ":", "d"),
+    "adam": ("Adam", "#e7ba52", "-", "p"),
+}
+
+
+def style(name: str, *, marks: bool = True) -> dict:
+    """Keyword arguments of `ax.plot` for optimizer `name` (a key of STYLES): its label,
+    color, line style and, with `marks`, ~10 markers staggered along the line."""
+    if name not in STYLES:
+        raise ValueError(f"name: expected an optimizer of the style table {sorted(STYLES)}, got {name!r}")
+    label, color, ls, marker = STYLES[name]
+    kw = {"label": label, "color": color, "ls": ls, "lw": 1.4}
+    if marks:
+        offset = 0.1 * list(STYLES).index(name) / len(STYLES)
+        kw.update(marker=marker, ms=5, markevery=(offset, 0.1), mfc="none" if marker not in "x" else color)
+    return kw
+
+
+def style_key(cfg: dict) -> str | None:
+    """The STYLES key of a run's config (optimizer, base, lookahead, D steps), None if none fits."""
+    name = cfg.get("optimizer", "simgd")
+    args = cfg.get("optimizer_args", {})
+    if cfg.get("lookahead"):
+        return "lookahead"
+    if args.get("base") == "adam":
+        return {"extragradient": "extra-adam", "simgd": "adam"}.get(name)
+    if name == "altgd" and max(args.get("player_steps") or [1]) > 1:
+        return "altgd-5" if max(args["player_steps"]) == 5 else None
+    return name if name in STYLES else None
+
+
+def legend_outside(ax, **kw):
+    """A legend right of the axes: it never covers data."""
+    return ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0,
+                     fontsize=kw.pop("fontsize", 8), frameon=False, **kw)
+
+
+def mark_equilibrium(ax, x: float = 0.0, y: float = 0.0, label: str | None = "equilibrium"):
+    """The equilibrium as a black star (drawn above the curves)."""
+    ax.plot([x], [y], marker="*", ms=11, color="k", mec="w", mew=0.6, ls="none", zorder=5, label=label)
+
+
 def run_label(run_dir) -> str:
     cfg = configs.load(Path(run_dir) / "config.toml")
     label = cfg.get("optimizer", Path(run_dir).name)
@@ -56,53 +114,94 @@ def save_figure(fig, out, fmt: str | None = None, dpi: int = 200) -> Path:
     return out
 
 
-_save = save_figure
+
+def _runs_with_styles(run_dirs, labels: dict | None = None) -> list[tuple[Path, dict]]:
+    """(run dir, `ax.plot` keywords) of each run. `run_dirs`: a list of directories, styled
+    by their configs (the default color cycle when two runs share a style: sweeps of one
+    method), or a dict {STYLES key: directory}. `labels` overrides legend names by key."""
+    if isinstance(run_dirs, dict):
+        keys, dirs = list(run_dirs), [Path(d) for d in run_dirs.values()]
+    else:
+        dirs = [Path(d) for d in run_dirs]
+        keys = [style_key(configs.load(d / "config.toml")) for d in dirs]
+        if None in keys or len(set(keys)) < len(keys):
+            return [(d, {"lw": 1.3, "label": run_label(d)}) for d in dirs]
+    labels = labels or {}
+    return [(d, {**style(k), "label": labels.get(k, STYLES[k][0])}) for k, d in zip(keys, dirs)]
 
 
-def plot_curves(run_dirs, out, *, metric: str = "distance", x: str = "step",
-                title: str | None = None) -> Path:
-    """`metric` (distance to equilibrium by default) of several runs on one log-scale figure.
-    A diverged run ends in a cross at the step it diverged."""
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for d in run_dirs:
+X_AXES = {"step": "iterations", "grad_evals": "gradient evaluations",
+          "evals": "gradient evaluations (field + Hessian–vector products)"}
+
+
+def plot_curves(run_dirs, out, *, metric: str = "distance", x: str = "step", title: str | None = None,
+                labels: dict | None = None, xmax: float | None = None, fmt: str | None = None) -> Path:
+    """`metric` (distance to equilibrium by default) of several runs on one log-scale figure,
+    against x = "step", "grad_evals" or "evals" (grad_evals + hvp_evals, a Hessian–vector
+    product costing about one gradient). A diverged run ends in a cross where it diverged."""
+    if x not in X_AXES:
+        raise ValueError(f"x: expected one of {sorted(X_AXES)}, got {x!r}")
+    fig, ax = plt.subplots(figsize=(7.4, 4.0))
+    for d, kw in _runs_with_styles(run_dirs, labels):
         rows = [r for r in read_metrics(d) if metric in r]
         if not rows:
             raise ValueError(f"run_dirs: {d} logged no {metric!r} (metrics has "
                              f"{sorted(read_metrics(d)[0])})")
-        xs, ys = [r[x] for r in rows], [r[metric] for r in rows]
-        (line,) = ax.semilogy(xs, ys, label=run_label(d), lw=1.3)
+        xs = np.array([r["grad_evals"] + r["hvp_evals"] if x == "evals" else r[x] for r in rows], float)
+        ys = np.array([r[metric] for r in rows], float)
+        if xmax is not None:
+            xs, ys = xs[xs <= xmax], ys[xs <= xmax]
+        (line,) = ax.semilogy(xs, ys, **kw)
         if read_status(d).get("status") == "diverged":
             ax.plot(xs[-1], ys[-1], "x", color=line.get_color(), ms=8)
-    ax.set_xlabel({"step": "step", "grad_evals": "gradient evaluations"}.get(x, x))
+    ax.set_xlabel(X_AXES[x])
     ax.set_ylabel({"distance": "distance to equilibrium", "grad_norm": "‖v‖"}.get(metric, metric))
+    if xmax is not None:
+        ax.set_xlim(0, xmax)
     if title:
-        ax.set_title(title)
+        ax.set_title(title, fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
-    return _save(fig, out)
+    legend_outside(ax, fontsize=7)
+    return save_figure(fig, out, fmt)
 
 
-def plot_trajectories(run_dirs, out, *, title: str | None = None) -> Path:
-    """The first coordinate of player 0 against that of player 1, for each run."""
-    n = len(run_dirs)
+def plot_trajectories(run_dirs, out, *, title: str | None = None, labels: dict | None = None,
+                      window: float | None = None, equilibrium=(0.0, 0.0), axis_names=("x₁", "y₁"),
+                      fmt: str | None = None) -> Path:
+    """The first coordinate of player 0 against that of player 1: one panel per run, shared
+    axes (a square ±`window` around the equilibrium when given — a diverging run leaves it),
+    start ○, equilibrium ★."""
+    runs = _runs_with_styles(run_dirs, labels)
+    n = len(runs)
     cols = min(n, 4)
     rows_ = (n + cols - 1) // cols
-    fig, axes = plt.subplots(rows_, cols, figsize=(3.0 * cols, 3.0 * rows_), squeeze=False)
-    for ax, d in zip(axes.flat, run_dirs):
+    fig, axes = plt.subplots(rows_, cols, figsize=(2.7 * cols, 2.7 * rows_ + 0.4), squeeze=False,
+                             sharex=window is not None, sharey=window is not None)
+    for ax, (d, kw) in zip(axes.flat, runs):
         rows = [r for r in read_metrics(d) if "coord0" in r and "coord1" in r]
         if not rows:
             raise ValueError(f"run_dirs: {d} logged no coordinates (the game is too large)")
         xs, ys = [r["coord0"] for r in rows], [r["coord1"] for r in rows]
-        ax.plot(xs, ys, lw=0.8)
-        ax.plot(xs[0], ys[0], "o", color="tab:green", ms=4)
-        ax.plot(xs[-1], ys[-1], "s", color="tab:red", ms=4)
-        ax.set_title(run_label(d), fontsize=8)
+        kw = {**kw, "marker": None, "lw": 1.0}
+        ax.set_title(kw.pop("label"), fontsize=8, color=kw["color"])
+        ax.plot(xs, ys, **kw)
+        ax.plot(xs[0], ys[0], "o", mfc="none", mec="k", ms=6)
+        mark_equilibrium(ax, *equilibrium, label=None)
+        if window is not None:
+            ax.set_xlim(equilibrium[0] - window, equilibrium[0] + window)
+            ax.set_ylim(equilibrium[1] - window, equilibrium[1] + window)
+            ax.set_aspect("equal")
         ax.tick_params(labelsize=7)
+        ax.grid(True, alpha=0.25)
+    for ax in axes[-1]:
+        ax.set_xlabel(axis_names[0])
+    for ax in axes[:, 0]:
+        ax.set_ylabel(axis_names[1])
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
     if title:
-        fig.suptitle(title)
-    return _save(fig, out)
+        fig.suptitle(title, fontsize=10)
+    return save_figure(fig, out, fmt)
 
 
 def plot_eigenvalues(path, jacobian: list[list[float]], update_map: list[list[float]] | None = None,
@@ -134,7 +233,7 @@ def plot_eigenvalues(path, jacobian: list[list[float]], update_map: list[list[fl
         ax.set_title("update map (converges: |μ| < 1)", fontsize=9)
     if title:
         fig.suptitle(title, fontsize=10)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_samples_2d(samples, modes, out, *, sigma: float | None = None, title: str | None = None) -> Path:
@@ -158,4 +257,4 @@ def plot_samples_2d(samples, modes, out, *, sigma: float | None = None, title: s
     if title:
         ax.set_title(title)
     ax.legend(loc="upper right", fontsize=7, markerscale=3)
-    return _save(fig, out)
+    return save_figure(fig, out)

@@ -1,0 +1,76 @@
+"""Each figure's experiment reproduces its published outcome (at --fast settings or smaller),
+and every experiments/fig_*.py script takes the shared figure arguments."""
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gandyn.train import read_metrics
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _distances(run_dir) -> np.ndarray:
+    return np.array([r["distance"] for r in read_metrics(run_dir)])
+
+
+# ---- figure 1b/1c: bilinear games --------------------------------------------------------------
+
+def test_bilinear_trajectories_follow_linear_theory(tmp_path):
+    """On x·y with step η: SimGD grows by exactly √(1+η²) per step, extragradient shrinks by
+    exactly |1 − iη − η²| = √((1−η²)² + η²), alternating GD conserves x² + y² − ηxy."""
+    from gandyn.demo import LR, TRAJECTORY_GAME, run_all
+
+    dirs = run_all(TRAJECTORY_GAME, 40, tmp_path)
+    d = {k: _distances(v) for k, v in dirs.items()}
+    steps = np.arange(41)
+    np.testing.assert_allclose(d["simgd"], d["simgd"][0] * math.sqrt(1 + LR**2) ** steps, rtol=1e-12)
+    eg = math.sqrt((1 - LR**2) ** 2 + LR**2)
+    np.testing.assert_allclose(d["extragradient"], d["extragradient"][0] * eg ** steps, rtol=1e-12)
+    rows = read_metrics(dirs["altgd"])
+    q = [r["coord0"] ** 2 + r["coord1"] ** 2 - LR * r["coord0"] * r["coord1"] for r in rows]
+    np.testing.assert_allclose(q, q[0], rtol=1e-12)
+    # J = [[0, 1], [−1, 0]] is normal and JᵀJ = I, so these contract by exact factors too:
+    # consensus and SGA (γ = λ = 1) step along (J + I)z, CGD by (I + η²)⁻¹(I − ηJ), lookahead
+    # by (1 − α) + α(1 − iη)^k every k steps.
+    exact = {"consensus": abs(1 - LR - 1j * LR) ** steps, "sga": abs(1 - LR - 1j * LR) ** steps,
+             "cgd": (1 + LR**2) ** (-steps / 2)}
+    for name, factor in exact.items():
+        np.testing.assert_allclose(d[name], d[name][0] * factor, rtol=1e-6, err_msg=name)
+    la = abs(0.5 + 0.5 * (1 - 1j * LR) ** 5)
+    np.testing.assert_allclose(d["lookahead"][::5], d["lookahead"][0] * la ** np.arange(9), rtol=1e-12)
+    # Optimism and extrapolation from the past: the larger root of μ² − (1 − 2ηλ)μ − ηλ, λ = i.
+    roots = np.roots([1, -(1 - 2j * LR), -1j * LR])
+    for name in ("extragradient-past", "optimistic"):
+        assert (d[name][-1] / d[name][-11]) ** 0.1 == pytest.approx(abs(roots).max(), rel=1e-6), name
+
+
+def test_bilinear_distance_rates_match_the_spectrum(tmp_path):
+    """On xᵀAy + bᵀx + cᵀy (σ ∈ [0.5, 1.5]) the per-step rate of the last steps is the linear
+    theory's spectral radius: √(1 + η²σ_max²) for SimGD, max over σ of |1 − iησ − η²σ²| for
+    extragradient and |1 − ηγσ² − iησ| for consensus (γ = 1), both at the slowest mode σ_min."""
+    from gandyn.demo import DISTANCE_GAME, LR, RUNS, run_all
+
+    game = {**DISTANCE_GAME, "game_args": {**DISTANCE_GAME["game_args"], "dim": 3}}
+    subset = {k: RUNS[k] for k in ("simgd", "extragradient", "consensus")}
+    dirs = {}
+    for k, v in subset.items():
+        dirs.update(_run_one(game, 300, tmp_path, k, v))
+    smin, smax = 0.5, 1.5
+    expected = {"simgd": math.sqrt(1 + LR**2 * smax**2),
+                "extragradient": abs(1 - 1j * LR * smin - LR**2 * smin**2),
+                "consensus": abs(1 - LR * smin**2 - 1j * LR * smin)}
+    for k, rate in expected.items():
+        d = _distances(dirs[k])
+        measured = (d[-1] / d[-101]) ** (1 / 100)
+        assert measured == pytest.approx(rate, rel=2e-3), k
+
+
+def _run_one(game, steps, out, name, overrides):
+    from gandyn.train import run_experiment
+
+    run_experiment({**game, "steps": steps, "checkpoint_every": steps, **overrides}, out / name, resume=False)
+    return {name: out / name}

@@ -258,3 +258,48 @@ def plot_samples_2d(samples, modes, out, *, sigma: float | None = None, title: s
         ax.set_title(title)
     ax.legend(loc="upper right", fontsize=7, markerscale=3)
     return save_figure(fig, out)
+
+
+def plot_rate_maps(path, out, *, fmt: str | None = None) -> Path:
+    """Measured contraction rates of linear methods over (η|λ|, arg λ) with the closed-form
+    boundary ρ = 1 over them, one panel per method, from the .npz that experiments/fig_stability.py
+    writes (arrays scaled_steps, angles, and measured_<method>, closed_<method> per method)."""
+    from matplotlib.colors import LogNorm
+    from matplotlib.lines import Line2D
+
+    data = np.load(path)
+    methods = [k[len("measured_"):] for k in data.files if k.startswith("measured_")]
+    r, deg = data["scaled_steps"], np.degrees(data["angles"])
+    cols = min(3, len(methods))
+    rows = (len(methods) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols + 1.0, 3.0 * rows + 0.5), squeeze=False,
+                             sharex=True, sharey=True)
+    norm = LogNorm(vmin=0.1, vmax=10.0)
+    for ax, m in zip(axes.flat, methods):
+        measured = np.clip(data[f"measured_{m}"], 0.1, 10.0)  # the color scale's ends
+        mesh = ax.pcolormesh(r, deg, measured, norm=norm, cmap="RdBu_r", shading="nearest", rasterized=True)
+        # Just above 1: AltGD's rate on bilinear games (90°) is 1 up to rounding, whose sign
+        # noise would draw specks along that edge.
+        ax.contour(r, deg, data[f"closed_{m}"], levels=[1 + 1e-6], colors="k", linewidths=1.4)
+        ax.contour(r, deg, data[f"measured_{m}"], levels=[1 + 1e-6], colors="w", linewidths=1.0,
+                   linestyles="--")
+        ax.set_title(STYLES[m][0], fontsize=9, color=STYLES[m][1])
+        ax.tick_params(labelsize=7)
+    for ax in axes[-1]:
+        ax.set_xlabel("η|λ|  (η·σ on bilinear games)", fontsize=8)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("arg λ (degrees)\n0°: potential, 90°: bilinear", fontsize=8)
+    for ax in list(axes.flat)[len(methods):]:
+        ax.axis("off")
+    bar = fig.colorbar(mesh, ax=axes, shrink=0.85, pad=0.02)
+    bar.set_label("contraction rate ρ per step (log scale; < 1 converges)", fontsize=8)
+    fig.legend([Line2D([], [], color="k", lw=1.4), Line2D([], [], color="w", lw=1.0, ls="--")],
+               ["closed form ρ = 1", "measured ρ = 1"], loc="lower right", fontsize=8,
+               facecolor="0.75", ncol=2)
+    fig.suptitle("Linear games with Jacobian eigenvalues |λ|·exp(±i arg λ), step η: where each method converges",
+                 fontsize=10)
+    out = Path(out) if fmt is None else Path(out).with_suffix("." + fmt)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=200)  # not tight_layout: it does not know the colorbar's axes
+    plt.close(fig)
+    return out

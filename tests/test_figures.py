@@ -74,3 +74,33 @@ def _run_one(game, steps, out, name, overrides):
 
     run_experiment({**game, "steps": steps, "checkpoint_every": steps, **overrides}, out / name, resume=False)
     return {name: out / name}
+
+
+# ---- every script ------------------------------------------------------------------------------
+
+SCRIPTS = sorted((REPO / "experiments").glob("fig_*.py"))
+
+
+def _script(path, *args, timeout=300):
+    env = {**__import__("os").environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, str(path), *args], capture_output=True, text=True, env=env,
+                          timeout=timeout)
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=[s.stem for s in SCRIPTS])
+def test_every_figure_script_takes_the_figure_arguments(script):
+    out = _script(script, "--help")
+    assert out.returncode == 0, out.stderr
+    for flag in ("--figures", "--runs", "--fast", "--format"):
+        assert flag in out.stdout, (script.name, flag)
+
+
+def test_stability_figure_script_runs_fast_and_writes_pdf(tmp_path):
+    out = _script(REPO / "experiments" / "fig_stability.py", "--fast", "--format", "pdf",
+                  "--runs", str(tmp_path / "runs"), "--figures", str(tmp_path / "fig"))
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "fig" / "stability_regions.pdf").read_bytes()[:4] == b"%PDF"
+    data = np.load(tmp_path / "runs" / "rates.npz")
+    # Optimism on bilinear games (arg λ = 90°, the last row) converges iff η|λ| < 1/√3.
+    r, rates = data["scaled_steps"], data["measured_optimistic"][-1]
+    assert np.all((rates < 1) == (r < 1 / math.sqrt(3)))

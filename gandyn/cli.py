@@ -75,6 +75,8 @@ def _run_config(args) -> dict:
         cfg["optimizer_args"]["base"] = args.base
     if args.lookahead:
         cfg["lookahead"] = {"k": args.lookahead, "alpha": args.lookahead_alpha}
+    if getattr(args, "average", None):
+        cfg["averaging"] = {**cfg.get("averaging", {}), "mode": args.average}
     return cfg
 
 
@@ -97,6 +99,8 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--base", help="per-player base optimizer: sgd | adam")
     p.add_argument("--lookahead", type=int, metavar="K", help="wrap in LookaheadMinmax with k=K")
     p.add_argument("--lookahead-alpha", type=float, default=0.5)
+    p.add_argument("--average", choices=("uniform", "ema"),
+                   help="also average the iterates (Averaged): metrics log the average's too")
     p.add_argument("--game-arg", action="append", metavar="KEY=VALUE", help="game builder argument")
     p.add_argument("--opt-arg", action="append", metavar="KEY=VALUE", help="optimizer argument")
 
@@ -112,6 +116,8 @@ def _default_out(cfg: dict) -> Path:
         name += f"-{base}"
     if cfg.get("lookahead"):
         name += f"-lookahead{cfg['lookahead'].get('k', '')}"
+    if cfg.get("averaging"):
+        name += f"-avg{cfg['averaging'].get('mode', 'uniform')}"
     return Path("runs") / f"{name}-lr{cfg.get('lr', '')}-seed{cfg.get('seed', 0)}"
 
 
@@ -168,7 +174,19 @@ def _load_for_eval(args):
         raise ValueError(f"run_dir: {args.run_dir} is a run of {run.config['game']!r}, not a GAN")
     if args.ema and run.game.G_ema is None:
         raise ValueError(f"--ema: the run {args.run_dir} keeps no EMA of G (game_args.ema = 0)")
+    if args.average and args.ema:
+        raise ValueError("--average, --ema: choose one (the averaged iterate of every player, or the "
+                         "game's EMA of G)")
+    if args.average and not hasattr(run.optimizer, "swapped"):
+        raise ValueError(f"--average: the run {args.run_dir} averages no iterates (no [averaging] table)")
     return run
+
+
+def _at(run, args):
+    """The context in which to sample: the averaged iterate with --average."""
+    import contextlib
+
+    return run.optimizer.swapped() if args.average else contextlib.nullcontext()
 
 
 def cmd_sample(args) -> int:
@@ -179,7 +197,7 @@ def cmd_sample(args) -> int:
     if args.n < 1:
         raise ValueError(f"-n: expected a positive number of samples, got {args.n}")
     ev.num_samples, ev._fixed = args.n, None
-    with run.game.preserved():
+    with _at(run, args), run.game.preserved():
         x = ev.samples(run.game, ema=args.ema)
     out = Path(args.out)
     if out.suffix == ".npy":
@@ -189,7 +207,8 @@ def cmd_sample(args) -> int:
         ev.write_samples(x, out)
     else:
         raise ValueError(f"--out: expected a .npy or .png file name, got {out}")
-    print(f"{out}: {args.n} samples of step {run.step}{' (EMA of G)' if args.ema else ''}")
+    which = " (EMA of G)" if args.ema else " (averaged iterate)" if args.average else ""
+    print(f"{out}: {args.n} samples of step {run.step}{which}")
     return 0
 
 
@@ -197,9 +216,11 @@ def cmd_eval(args) -> int:
     import json
 
     run = _load_for_eval(args)
-    with run.game.preserved():
+    with _at(run, args), run.game.preserved():
         row = {"step": run.step, **run.game.evaluator(run.game, None, run.step,
-                                                       ema=True if args.ema else None)}
+                                                       ema=True if args.ema else False if args.average else None)}
+    if args.average:
+        row["average"] = True
     # strict JSON: a non-finite number (reverse KL of a collapsed G is inf) is written as a string
     row = {k: str(v) if isinstance(v, float) and not math.isfinite(v) else v for k, v in row.items()}
     text = json.dumps(row, indent=1, allow_nan=False)
@@ -272,11 +293,13 @@ def main(argv: list[str] | None = None) -> int:
     sm.add_argument("-n", type=int, default=64)
     sm.add_argument("--out", required=True, help="FILE.npy (an array) or FILE.png (a grid / scatter)")
     sm.add_argument("--ema", action="store_true", help="use the EMA generator")
+    sm.add_argument("--average", action="store_true", help="use the averaged iterate ([averaging] runs)")
     sm.set_defaults(fn=cmd_sample)
     ev = sub.add_parser("eval", help="sample-quality metrics of a GAN run's checkpoint, as JSON")
     ev.add_argument("run_dir")
     ev.add_argument("--checkpoint", type=int, metavar="STEP", help="default: the last one")
     ev.add_argument("--ema", action="store_true", help="evaluate the EMA generator")
+    ev.add_argument("--average", action="store_true", help="evaluate the averaged iterate ([averaging] runs)")
     ev.add_argument("--out", help="default RUN_DIR/eval_step_XXXXXXXX.json")
     ev.set_defaults(fn=cmd_eval)
     sub.add_parser("bench", help="time every fused op against its reference (see gandyn bench -h)")

@@ -16,11 +16,16 @@
     [game_args]                  # keyword arguments of the game's builder (tables nest:
     dim = 10                     #   [game_args.data_args] for a GAN's data, ...)
     [optimizer_args]             # keyword arguments of the optimizer (base="adam", gamma=...)
-    [players.D]                  # per-player options (lr, betas, momentum, eps), by player
+    [players.D]                  # per-player options (lr, betas, momentum, eps, constraint =
+                                 #   {box = [lo, hi]} or {ball = r}: gandyn/optim/constraints.py), by player
     lr = 4e-4                    #   name (a GAN's "G", "D") or index ("0", "1")
-    [lookahead]                  # optional: wrap the optimizer in LookaheadMinmax(k, alpha)
-    k = 5
-    alpha = 0.5
+    [lookahead]                  # optional: wrap the optimizer in LookaheadMinmax(k, alpha, seed);
+    k = 5                        #   k = [k_min, k_max] draws each period's k; a sub-table
+    alpha = 0.5                  #   [lookahead.outer] (same keys) nests a super-slow lookahead
+    [averaging]                  # optional: wrap it in Averaged(mode, decay, start); every
+    mode = "uniform"             #   metrics line then also holds the averaged iterate's
+                                 #   metrics under "average", and `gandyn sample/eval --average`
+                                 #   use the averaged point
 """
 from __future__ import annotations
 
@@ -34,8 +39,9 @@ DEFAULTS = {
     "log_every": 10, "checkpoint_every": 500, "diagnostics_every": 0, "diverge_above": 1e10,
     "eval_every": 0, "device": "cpu", "tensorboard": False,
     "game_args": {}, "optimizer_args": {}, "players": {}, "lookahead": {},
+    "averaging": {},
 }
-PLAYER_OPTIONS = ("lr", "betas", "momentum", "eps")
+PLAYER_OPTIONS = ("lr", "betas", "momentum", "eps", "constraint")
 
 
 def with_defaults(config: dict) -> dict:
@@ -56,7 +62,7 @@ def with_defaults(config: dict) -> dict:
     lr = cfg["lr"]
     if not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
         raise ValueError(f"lr: expected a finite step size > 0, got {lr!r}")
-    for key in ("game_args", "optimizer_args", "players", "lookahead"):
+    for key in ("game_args", "optimizer_args", "players", "lookahead", "averaging"):
         if not isinstance(cfg[key], dict):
             raise ValueError(f"{key}: expected a table, got {cfg[key]!r}")
     if "lr" in cfg["optimizer_args"]:

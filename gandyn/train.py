@@ -66,8 +66,26 @@ def _player_groups(cfg: dict, game: Game) -> list[dict]:
     return groups
 
 
+def _lookahead(opt, table: dict):
+    """LookaheadMinmax(opt, k, alpha, seed) of a [lookahead] table; its sub-table
+    [lookahead.outer] (same keys, recursively) wraps it once more: nested lookahead."""
+    from gandyn.optim import LookaheadMinmax
+
+    table = dict(table)
+    outer = table.pop("outer", None)
+    unknown = sorted(set(table) - {"k", "alpha", "seed"})
+    if unknown:
+        raise ValueError(f"lookahead: unknown keys {unknown}; expected some of ['alpha', 'k', 'outer', 'seed']")
+    opt = LookaheadMinmax(opt, **table)
+    if outer is not None:
+        if not isinstance(outer, dict):
+            raise ValueError(f"lookahead.outer: expected a table, got {outer!r}")
+        opt = _lookahead(opt, outer)
+    return opt
+
+
 def make_optimizer(cfg: dict, game: Game):
-    from gandyn.optim import OPTIMIZERS, LookaheadMinmax
+    from gandyn.optim import OPTIMIZERS, Averaged
 
     name = cfg["optimizer"]
     if name not in OPTIMIZERS:
@@ -77,7 +95,13 @@ def make_optimizer(cfg: dict, game: Game):
     except TypeError as e:  # an unknown keyword in [optimizer_args]
         raise ValueError(f"optimizer_args for {name!r}: {e}") from None
     if cfg["lookahead"]:
-        opt = LookaheadMinmax(opt, **cfg["lookahead"])
+        opt = _lookahead(opt, cfg["lookahead"])
+    if cfg["averaging"]:
+        table = dict(cfg["averaging"])
+        unknown = sorted(set(table) - {"mode", "decay", "start"})
+        if unknown:
+            raise ValueError(f"averaging: unknown keys {unknown}; expected some of ['decay', 'mode', 'start']")
+        opt = Averaged(opt, **table)
     return opt
 
 
@@ -151,19 +175,28 @@ def _preserved(game: Game):
     return game.preserved() if hasattr(game, "preserved") else contextlib.nullcontext()
 
 
-def _metrics(game: Game, opt, step: int, losses) -> dict:
+def _point_metrics(game: Game, losses) -> dict:
+    """‖v‖, the losses, the game's last stats, its distance to equilibrium and first
+    coordinates, at the game's current parameters."""
     with _preserved(game):
         field = flatten([g.detach() for gs in game.vector_field() for g in gs])
         stats = {k: float(v) for k, v in getattr(game, "last_stats", {}).items()}
-    row = {"step": step, "grad_norm": float(field.norm()),
-           "losses": [float(l) for l in losses],
-           "grad_evals": int(getattr(opt, "grad_evals", 0)),
-           "hvp_evals": int(getattr(opt, "hvp_evals", 0)), **stats}
+    row = {"grad_norm": float(field.norm()), "losses": [float(l) for l in losses], **stats}
     dist = game.distance_to_equilibrium()
     if dist is not None:
         row["distance"] = dist
     if game.num_params() <= 10_000:
         row.update(_first_coordinates(game))
+    return row
+
+
+def _metrics(game: Game, opt, step: int, losses) -> dict:
+    """A metrics line; an [averaging] run also logs the averaged iterate's, under "average"."""
+    row = {"step": step, **_point_metrics(game, losses),
+           "grad_evals": int(getattr(opt, "grad_evals", 0)), "hvp_evals": int(getattr(opt, "hvp_evals", 0))}
+    if hasattr(opt, "swapped"):
+        with opt.swapped(), _preserved(game):
+            row["average"] = _point_metrics(game, [l.detach() for l in game.losses()])
     return row
 
 

@@ -129,3 +129,23 @@ def test_tensorboard_events_and_bad_player_names(tmp_path):
         run_experiment({**RING, "players": {"X": {"lr": 1.0}}}, tmp_path / "q")
     with pytest.raises(ValueError, match="optimizer_args.lr"):
         run_experiment({**RING, "optimizer_args": {"lr": 1.0}}, tmp_path / "q")
+
+
+def test_sample_and_eval_at_the_averaged_iterate(tmp_path):
+    out = tmp_path / "r"
+    assert cli(["run", str(REPO / "experiments" / "ring.toml"), "steps=4", "log_every=2", "checkpoint_every=4",
+                "game_args.model=mlp", "game_args.eval_samples=100", "--average", "uniform",
+                "--out", str(out)]) == 0
+    assert "average" in read_metrics(out)[-1]
+    assert cli(["sample", str(out), "--average", "-n", "30", "--out", str(tmp_path / "a.npy")]) == 0
+    assert cli(["sample", str(out), "-n", "30", "--out", str(tmp_path / "l.npy")]) == 0
+    run = load_run(out)
+    ev = run.game.evaluator
+    ev.num_samples, ev._fixed = 30, None
+    with run.optimizer.swapped(), run.game.preserved():
+        ref = ev.samples(run.game, ema=False).cpu().numpy()
+    np.testing.assert_array_equal(np.load(tmp_path / "a.npy"), ref)
+    assert not np.array_equal(np.load(tmp_path / "l.npy"), ref)
+    assert cli(["eval", str(out), "--average", "--out", str(tmp_path / "e.json")]) == 0
+    assert json.loads((tmp_path / "e.json").read_text())["average"] is True
+    assert cli(["sample", str(out), "--average", "--ema", "-n", "5", "--out", str(tmp_path / "x.npy")]) == 2

@@ -122,8 +122,9 @@ class _Evaluations:
             self.player(0)
             self.player(1)
             return
-        if name in ("consensus", "sga", "cgd"):  # they differentiate the field: create_graph
-            {"consensus": lambda: self.field_and_vjps(hvps), "sga": self.field_and_jv,
+        if name in ("consensus", "hgd", "sga", "cgd"):  # they differentiate the field: create_graph
+            {"consensus": lambda: self.field_and_vjps(hvps), "hgd": lambda: self.field_and_vjps(hvps),
+             "sga": self.field_and_jv,
              "cgd": lambda: self.field_and_cross_vjps(hvps)}[name]()
             grads -= 1
         for _ in range(grads):

@@ -8,11 +8,13 @@ Each takes `players` (game.players, or param-group dicts with a "player" key),
 `betas`, `eps`) and its own options; see gandyn/optim/base.py.
 """
 from gandyn.optim.altgd import AltGD
+from gandyn.optim.averaging import Averaged
 from gandyn.optim.base import GameOptimizer
 from gandyn.optim.cgd import CGD
 from gandyn.optim.consensus import Consensus
 from gandyn.optim.extragradient import Extragradient
 from gandyn.optim.extragradient_past import ExtragradientPast
+from gandyn.optim.hamiltonian import HamiltonianGD
 from gandyn.optim.lookahead import LookaheadMinmax
 from gandyn.optim.optimistic import Optimistic
 from gandyn.optim.sga import SGA
@@ -27,7 +29,8 @@ OPTIMIZERS = {
     "consensus": Consensus,
     "sga": SGA,
     "cgd": CGD,
+    "hgd": HamiltonianGD,
 }
 
 __all__ = ["GameOptimizer", "SimGD", "AltGD", "Extragradient", "ExtragradientPast", "Optimistic",
-           "Consensus", "SGA", "CGD", "LookaheadMinmax", "OPTIMIZERS"]
+           "Consensus", "SGA", "CGD", "HamiltonianGD", "LookaheadMinmax", "Averaged", "OPTIMIZERS"]

@@ -41,4 +41,5 @@ class AltGD(GameOptimizer):
                 start = losses if start is None else start
                 for k in self.groups_of(i):
                     self.descend(k, v[k])
+                self.project(self.groups_of(i))  # the next player sees the projected point
         return start

@@ -18,6 +18,10 @@ it into a step s; the parameters then move by −lr·s:
 so Extra-Adam (Gidel et al. 2019) and Optimistic Adam (Daskalakis et al. 2018)
 are Extragradient / Optimistic with base="adam".
 
+A group's `constraint` (a box, a ball or a callable; gandyn/optim/constraints.py)
+makes every method projected: θ_k ← P(θ_k) after each extrapolation and after the
+update of each step.
+
 Counters (cumulative ints, saved in the state_dict): `grad_evals` (evaluations
 of the vector field: one closure call + one backward per player), `hvp_evals`
 (Hessian/Jacobian-vector products: one extra backward through the field's
@@ -41,6 +45,7 @@ from torch import Tensor
 from torch.optim import Optimizer
 
 from gandyn.games.base import Game, vector_field
+from gandyn.optim.constraints import check_constraint, project
 
 BASES = ("sgd", "adam")
 _BASE_MEMORY = {"sgd": ("momentum_buffer",), "adam": ("exp_avg", "exp_avg_sq")}
@@ -136,9 +141,11 @@ class GameOptimizer(Optimizer):
     nonnegative_options: tuple[str, ...] = ()
 
     def __init__(self, players, lr: float = 1e-2, base: str = "sgd", *, momentum: float = 0.0,
-                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, **options):
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, constraint=None,
+                 **options):
         check_positive("lr", lr)
-        defaults = dict(lr=lr, base=base, momentum=momentum, betas=tuple(betas), eps=eps, **options)
+        defaults = dict(lr=lr, base=base, momentum=momentum, betas=tuple(betas), eps=eps,
+                        constraint=constraint, **options)
         self._diff = None
         self._spares: dict[int, list[Tensor]] = {}  # per group: buffers base_step writes Adam's step into
         super().__init__(_as_groups(players), defaults)
@@ -169,6 +176,7 @@ class GameOptimizer(Optimizer):
         _check_unit_interval("betas[0]", g["betas"][0])
         _check_unit_interval("betas[1]", g["betas"][1])
         check_positive("eps", g["eps"])
+        check_constraint(g["constraint"], f"{where}['constraint']")
         for name in self.nonnegative_options:
             check_nonnegative(name, g[name])
         for j, p in enumerate(g["params"]):
@@ -240,6 +248,26 @@ class GameOptimizer(Optimizer):
                 at += n
         return losses, v
 
+    def field_and_hamiltonian_grad(self, closure):
+        """(losses, v, ∇H) per group, with ∇H = ∇(½‖v‖²) = Jᵀv for J the Jacobian of the whole
+        field: one field evaluation with create_graph and one vector–Jacobian product (one
+        HVP). Outside differentiable mode v and ∇H are detached. For a batch of games
+        ½‖v‖² is a sum of per-game terms, so the batch entries stay independent."""
+        losses, v = self.field(closure, create_graph=True)
+        ks = range(len(self.param_groups))
+        flat_v = [t for k in ks for t in v[k]]
+        values = [p for k in ks for p in self.values(k)]
+        outs = flat_v if self.differentiable else [t.detach() for t in flat_v]
+        jtv = grad_or_zeros(flat_v, values, outs, create_graph=self.differentiable)
+        self.hvp_evals += 1
+        vs, hs, at = [], [], 0
+        for g in self.param_groups:
+            n = len(g["params"])
+            vs.append(outs[at:at + n])
+            hs.append(jtv[at:at + n])
+            at += n
+        return losses, vs, hs
+
     # ------------------------------------------------------------ arithmetic
     def add_to_params(self, k: int, tensors: Sequence[Tensor], alpha: float) -> None:
         """θ_k ← θ_k + alpha · tensors."""
@@ -248,6 +276,20 @@ class GameOptimizer(Optimizer):
         else:
             new = torch._foreach_add(self.values(k), list(tensors), alpha=alpha)
             self._diff.rebind(self.param_groups[k]["params"], new)
+
+    def project(self, groups: Sequence[int] | None = None) -> None:
+        """θ_k ← P_Θk(θ_k) for the constrained groups among `groups` (all by default): see
+        gandyn/optim/constraints.py. Every method calls it after each extrapolation, and
+        `step` after the update."""
+        for k in range(len(self.param_groups)) if groups is None else groups:
+            spec = self.param_groups[k]["constraint"]
+            if spec is None:
+                continue
+            new = project(spec, self.values(k))
+            if self._diff is None:
+                torch._foreach_copy_(self.param_groups[k]["params"], new)
+            else:
+                self._diff.rebind(self.param_groups[k]["params"], new)
 
     def snapshot(self) -> list[list[Tensor]]:
         """The current parameters, to `restore` later in the step. The copies live in a
@@ -430,8 +472,10 @@ class GameOptimizer(Optimizer):
             if self._diff is None:
                 with torch.no_grad():
                     losses = self._step(closure)
+                    self.project()
             else:
                 losses = self._step(closure)
+                self.project()
         except RuntimeError as e:
             if "does not support" in str(e) and "order" in str(e):
                 raise ValueError(

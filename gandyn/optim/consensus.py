@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from gandyn.optim.base import GameOptimizer, grad_or_zeros
+from gandyn.optim.base import GameOptimizer
 
 
 class Consensus(GameOptimizer):
@@ -20,18 +20,7 @@ class Consensus(GameOptimizer):
         super().__init__(players, lr, base, gamma=gamma, **options)
 
     def _step(self, closure):
-        losses, v = self.field(closure, create_graph=True)
-        ks = range(len(self.param_groups))
-        flat_v = [t for k in ks for t in v[k]]
-        values = [p for k in ks for p in self.values(k)]
-        outs = flat_v if self.differentiable else [t.detach() for t in flat_v]
-        jtv = grad_or_zeros(flat_v, values, outs, create_graph=self.differentiable)
-        self.hvp_evals += 1
-        at = 0
+        losses, v, grad_h = self.field_and_hamiltonian_grad(closure)
         for k, g in enumerate(self.param_groups):
-            n = len(g["params"])
-            vk = v[k] if self.differentiable else [t.detach() for t in v[k]]
-            d = torch._foreach_add(vk, jtv[at:at + n], alpha=g["gamma"])
-            self.descend(k, d)
-            at += n
+            self.descend(k, torch._foreach_add(v[k], grad_h[k], alpha=g["gamma"]))
         return losses

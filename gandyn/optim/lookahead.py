@@ -4,6 +4,15 @@ Every k inner steps all players backtrack together, at the same step, with
 one shared k and α:  θ ← θ_slow + α (θ − θ_slow),  θ_slow ← θ.
 The slow weights are a copy of the parameters taken at the first step. The
 counters (grad_evals, hvp_evals, loss_evals) are the inner optimizer's.
+
+`k` is an int, or a pair (k_min, k_max): then the length of each period is drawn
+uniformly from k_min..k_max (both included) at its start, from a generator seeded by
+`seed` whose state the state_dict carries, still one k shared by all players.
+The inner optimizer may be a LookaheadMinmax itself: nested ("super-slow")
+lookahead, Chavdarova et al. 2021 §4 — the outer one's k counts the inner one's
+steps, i.e. the fast optimizer's steps, and its backtrack also moves the inner
+one's slow weights to the backtracked point (the fast, slow and super-slow weights
+all restart there).
 """
 from __future__ import annotations
 
@@ -11,45 +20,42 @@ import math
 from copy import deepcopy
 
 import torch
-from torch.optim import Optimizer
 
-from gandyn.optim.base import GameOptimizer
+from gandyn.optim.wrapper import GameOptimizerWrapper
 
 
-class LookaheadMinmax(Optimizer):
-    def __init__(self, inner_optimizer: GameOptimizer, k: int = 5, alpha: float = 0.5):
-        inner = inner_optimizer
-        if not isinstance(inner, GameOptimizer):
-            raise ValueError(f"inner_optimizer: expected a GameOptimizer, got {type(inner).__name__}")
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ValueError(f"k: expected a positive int, got {k!r}")
+def _check_k(k) -> tuple[int, int]:
+    if not isinstance(k, bool) and isinstance(k, int):
+        k = (k, k)
+    if isinstance(k, (str, bytes)) or not hasattr(k, "__len__") or len(k) != 2 \
+            or any(isinstance(x, bool) or not isinstance(x, int) or x < 1 for x in k) or k[0] > k[1]:
+        raise ValueError(f"k: expected a positive int or a pair [k_min, k_max] of positive ints "
+                         f"with k_min <= k_max, got {k!r}")
+    return int(k[0]), int(k[1])
+
+
+class LookaheadMinmax(GameOptimizerWrapper):
+    def __init__(self, inner_optimizer, k=5, alpha: float = 0.5, *, seed: int = 0):
+        self.k_range = _check_k(k)
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not math.isfinite(alpha) \
                 or not 0 < alpha <= 1:
             raise ValueError(f"alpha: expected a number in (0, 1], got {alpha!r}")
-        self.inner, self.k, self.alpha = inner, k, float(alpha)
-        inner._wrapped = True  # the game's after_step runs here, after a backtrack
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise ValueError(f"seed: expected an int, got {seed!r}")
+        super().__init__(inner_optimizer)
+        self.alpha = float(alpha)
+        self._generator = torch.Generator().manual_seed(seed)
         self.inner_steps = 0
-        super().__init__([p for g in inner.param_groups for p in g["params"]], {})
-        self.param_groups = inner.param_groups  # one set of groups, shared with the inner optimizer
-
-    def _params(self):
-        return [p for g in self.param_groups for p in g["params"]]
+        self.next_sync = self._draw_k()
 
     @property
-    def grad_evals(self) -> int:
-        return self.inner.grad_evals
+    def k(self):
+        """The fixed period, or the (k_min, k_max) range it is drawn from."""
+        return self.k_range[0] if self.k_range[0] == self.k_range[1] else self.k_range
 
-    @property
-    def hvp_evals(self) -> int:
-        return self.inner.hvp_evals
-
-    @property
-    def loss_evals(self) -> int:
-        return self.inner.loss_evals
-
-    @property
-    def num_players(self) -> int:
-        return self.inner.num_players
+    def _draw_k(self) -> int:
+        lo, hi = self.k_range
+        return lo if lo == hi else int(torch.randint(lo, hi + 1, (), generator=self._generator))
 
     def step(self, closure):  # type: ignore[override]
         params = self._params()
@@ -59,22 +65,28 @@ class LookaheadMinmax(Optimizer):
                     self.state[p]["slow"] = p.detach().clone()
         losses = self.inner.step(closure)
         self.inner_steps += 1
-        if self.inner_steps % self.k == 0:
+        if self.inner_steps == self.next_sync:
             with torch.no_grad():
                 slow = [self.state[p]["slow"] for p in params]
                 # θ ← slow + α(θ − slow) = lerp(slow, θ, α); then slow ← θ (both players at once)
                 torch._foreach_lerp_(slow, params, self.alpha)
                 torch._foreach_copy_(params, slow)
-        from gandyn.games.base import Game
-        if isinstance(closure, Game):
-            closure.after_step()
+                # nested: the inner lookaheads restart from the backtracked point
+                inner = self.inner
+                while isinstance(inner, GameOptimizerWrapper):
+                    if isinstance(inner, LookaheadMinmax) and "slow" in inner.state[params[0]]:
+                        torch._foreach_copy_([inner.state[p]["slow"] for p in params], slow)
+                    inner = inner.inner
+            self.next_sync += self._draw_k()
+        self._after_step(closure)
         return losses
 
     def state_dict(self) -> dict:
         params = self._params()
         slow = [self.state[p]["slow"].clone() if "slow" in self.state[p] else None for p in params]
         return {"inner": self.inner.state_dict(), "slow": slow, "inner_steps": self.inner_steps,
-                "k": self.k, "alpha": self.alpha}
+                "next_sync": self.next_sync, "generator": self._generator.get_state(),
+                "k": list(self.k_range), "alpha": self.alpha}
 
     def load_state_dict(self, state_dict: dict) -> None:
         params = self._params()
@@ -82,11 +94,15 @@ class LookaheadMinmax(Optimizer):
             raise ValueError(f"state_dict: expected slow weights for {len(params)} parameters, "
                              f"got {len(state_dict['slow'])}")
         self.inner.load_state_dict(state_dict["inner"])
-        self.param_groups = self.inner.param_groups  # load_state_dict rebuilt the inner groups
+        self._reshare_groups()
         for p, s in zip(params, state_dict["slow"]):
             if s is None:
                 self.state[p].pop("slow", None)
             else:
                 self.state[p]["slow"] = deepcopy(s).to(p.device, p.dtype)
         self.inner_steps = int(state_dict["inner_steps"])
-        self.k, self.alpha = int(state_dict["k"]), float(state_dict["alpha"])
+        self.k_range, self.alpha = _check_k(state_dict["k"]), float(state_dict["alpha"])
+        # a state saved before random periods existed: every k steps
+        self.next_sync = int(state_dict.get("next_sync", (self.inner_steps // self.k_range[0] + 1) * self.k_range[0]))
+        if "generator" in state_dict:
+            self._generator.set_state(state_dict["generator"])

@@ -23,7 +23,7 @@ from gandyn.games.base import Game
 from gandyn.optim import OPTIMIZERS
 from gandyn.optim.base import check_positive
 
-METHODS = ("simgd", "altgd", "extragradient", "optimistic", "consensus")
+METHODS = ("simgd", "altgd", "extragradient", "optimistic", "consensus", "hgd")
 
 
 class StepSizeGridBilinear(Game):

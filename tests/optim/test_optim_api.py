@@ -24,6 +24,7 @@ CONFIGS = [
     ("consensus", dict(lr=0.05, gamma=0.3)),
     ("sga", dict(lr=0.05, lam=0.5)),
     ("cgd", dict(lr=0.05, zero_sum=False)),
+    ("hgd", dict(lr=0.05, base="adam")),
 ]
 
 
@@ -60,7 +61,7 @@ def test_state_dict_round_trip_is_bit_exact(name, kw):
 # (grad_evals, hvp_evals, loss_evals) per step on a 2-player game
 COUNTS = {"simgd": (1, 0, 0), "altgd": (2, 0, 0), "extragradient": (2, 0, 0),
           "extragradient-past": (1, 0, 1), "optimistic": (1, 0, 0), "consensus": (1, 1, 0),
-          "sga": (1, 2, 0)}
+          "sga": (1, 2, 0), "hgd": (1, 1, 0)}
 
 
 @pytest.mark.parametrize("name", sorted(COUNTS))

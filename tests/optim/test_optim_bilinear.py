@@ -23,8 +23,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gandyn.games import Bilinear
-from gandyn.optim import (SGA, AltGD, Consensus, Extragradient, ExtragradientPast, LookaheadMinmax,
-                          Optimistic, SimGD)
+from gandyn.optim import (SGA, AltGD, Consensus, Extragradient, ExtragradientPast, HamiltonianGD,
+                          LookaheadMinmax, Optimistic, SimGD)
 
 
 # ------------------------------------------------------------------ theory
@@ -51,6 +51,8 @@ def update_matrix(method: str, A: np.ndarray, eta: float, c: float = 0.0) -> np.
         return np.block([[I - eta * J, eta ** 2 * J @ J], [I, -eta * J]])
     if method == "consensus":  # v + γ∇½‖v‖² = (J + γJᵀJ) z
         return I - eta * (J + c * J.T @ J)
+    if method == "hgd":  # ∇½‖v‖² = JᵀJ z
+        return I - eta * J.T @ J
     if method == "sga":  # v + λAᵀv with A = (J − Jᵀ)/2 the antisymmetric part
         Aa = (J - J.T) / 2
         return I - eta * (J + c * Aa.T @ J)
@@ -117,6 +119,8 @@ def make_optimizer(method: str, game: Bilinear, eta: float, c: float):
         return ExtragradientPast(game.players, lr=eta)
     if method == "consensus":
         return Consensus(game.players, lr=eta, gamma=c)
+    if method == "hgd":
+        return HamiltonianGD(game.players, lr=eta)
     if method == "sga":
         # Fixed λ: the alignment rule's ε is absolute, so on iterates that grow to ~1e7 the
         # rounding error of ⟨v, Jᵀv⟩ (exactly 0 here) can flip its sign; tested on its own below.
@@ -174,6 +178,34 @@ def test_sga_alignment_is_positive_on_bilinear(shape, eta, c):
     assert opt.last_lambda == c
     np.testing.assert_allclose(game.flat_params().numpy(), update_matrix("consensus", A, eta, c) @ z0,
                                rtol=1e-12, atol=1e-12)
+
+
+@settings(deadline=None, max_examples=12)
+@given(shape=games, frac=st.floats(0.05, 1.95))
+def test_hamiltonian_gd_linear_rate(shape, frac):
+    """HGD contracts every nonzero singular direction at |1 − ησ²|: the distance to the
+    equilibrium set after T steps is ‖Σ_i (1 − ησ_i²)^T c_i u_i‖, in closed form."""
+    m, n, svals, seed = shape
+    A = random_A(m, n, svals, seed)
+    U, s, Vt = np.linalg.svd(A)
+    U, Vt = U[:, :len(s)], Vt[:len(s)]  # bases of range(A) and range(Aᵀ)
+    eta = frac / s.max() ** 2
+    game = Bilinear(torch.tensor(A), seed=seed)
+    z0 = game.flat_params().numpy()
+    # coordinates of x on the left singular vectors, of y on the right ones
+    cx, cy = U.T @ z0[:m], Vt @ z0[m:]
+    opt = HamiltonianGD(game.players, lr=eta)
+    T = 30
+    for _ in range(T):
+        opt.step(game)
+    factor = (1 - eta * s ** 2) ** T
+    expected = math.sqrt(np.sum((factor * cx) ** 2) + np.sum((factor * cy) ** 2))
+    got = game.flat_params().numpy()
+    on_range = math.sqrt(np.sum((U.T @ got[:m]) ** 2) + np.sum((Vt @ got[m:]) ** 2))
+    assert on_range == pytest.approx(expected, rel=1e-8, abs=1e-12)
+    # the null directions (the equilibrium set) are left where they are
+    np.testing.assert_allclose(got[m:] - Vt.T @ (Vt @ got[m:]), z0[m:] - Vt.T @ cy, atol=1e-12)
+    assert opt.hvp_evals == T and opt.grad_evals == T
 
 
 @settings(deadline=None, max_examples=10)

@@ -48,6 +48,8 @@ def simulate(method: str, A: np.ndarray, z0: np.ndarray, eta: float, steps: int,
             past = v
         elif method == "consensus":
             z = z - eta * (mv(J, z) + gamma * mv(JtJ, z))
+        elif method == "hgd":
+            z = z - eta * mv(JtJ, z)
     return np.linalg.norm(z, axis=1)
 
 

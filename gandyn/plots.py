@@ -100,16 +100,31 @@ def figure_parser(doc: str | None, runs: str):
     return p
 
 
-def save_figure(fig, out, fmt: str | None = None, dpi: int = 200) -> Path:
-    """Write `fig` to `out` (its suffix replaced by `fmt` when given) at `dpi`, and close it."""
+def save_figure(fig, out, fmt: str | None = None, dpi: int = 200, *, layout: bool = True,
+                rect=None) -> Path:
+    """Write `fig` to `out` (its suffix replaced by `fmt` when given) at `dpi`, and close it.
+    `layout`: tight_layout first (within `rect`, e.g. room for a figure legend below).
+    A PNG is stored with a 256-color palette: line figures lose nothing visible and
+    shrink several times (streamline panels from over 1 MB to a few hundred KB)."""
     out = Path(out)
     if fmt is not None:
         if fmt not in ("png", "pdf"):
             raise ValueError(f"fmt: expected 'png' or 'pdf', got {fmt!r}")
         out = out.with_suffix("." + fmt)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(out, dpi=dpi)
+    if layout:
+        fig.tight_layout(rect=rect)
+    if out.suffix == ".png":
+        import io
+
+        from PIL import Image
+
+        buf = io.BytesIO()
+        fig.savefig(buf, dpi=dpi, format="png")
+        image = Image.open(buf).convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT)
+        image.save(out, optimize=True, dpi=(dpi, dpi))
+    else:
+        fig.savefig(out, dpi=dpi)
     plt.close(fig)
     return out
 
@@ -298,8 +313,88 @@ def plot_rate_maps(path, out, *, fmt: str | None = None) -> Path:
                facecolor="0.75", ncol=2)
     fig.suptitle("Linear games with Jacobian eigenvalues |λ|·exp(±i arg λ), step η: where each method converges",
                  fontsize=10)
-    out = Path(out) if fmt is None else Path(out).with_suffix("." + fmt)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=200)  # not tight_layout: it does not know the colorbar's axes
-    plt.close(fig)
-    return out
+    return save_figure(fig, out, fmt, layout=False)  # tight_layout does not know the colorbar's axes
+
+
+def _panel_grid(n: int, cols: int, size: float, height: float | None = None, **kw):
+    cols = min(n, cols)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(size * cols, (height or size) * rows + 0.6), squeeze=False,
+                             **kw)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    return fig, axes
+
+
+def _figure_legend(fig, axes, handles_from):
+    """One legend for all panels, below them (it covers no data)."""
+    handles, labels = {}, {}
+    for ax in handles_from:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(lab, h)
+    fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=min(6, len(handles)),
+               fontsize=8, frameon=False, bbox_to_anchor=(0.5, 0.0))
+
+
+def plot_field_panels(panels: dict, fields: dict, titles: dict, out, *, box: dict | None = None,
+                      axis_names=("θ", "ψ"), equilibrium=(0.0, 0.0), title: str | None = None,
+                      fmt: str | None = None) -> Path:
+    """One panel per entry of `panels` ({panel: {STYLES key: run dir}}): streamlines of the
+    panel's flow (the .npz of `fields`: axes theta, psi and the components d_theta, d_psi
+    on the grid), the runs' trajectories (coord0, coord1) over it, the start ○ and the
+    equilibrium ★. `box` {panel: c} shades the region |ψ| > c outside a constraint."""
+    fig, axes = _panel_grid(len(panels), 4, 3.0, 3.4, sharex=True, sharey=True)  # room for titles
+    for ax, (panel, runs) in zip(axes.flat, panels.items()):
+        f = np.load(fields[panel])
+        speed = np.hypot(f["d_theta"], f["d_psi"])
+        ax.streamplot(f["theta"], f["psi"], f["d_theta"], f["d_psi"], color=speed, cmap="Greys",
+                      norm=matplotlib.colors.Normalize(-0.5 * speed.max(), speed.max()), density=0.8,
+                      linewidth=0.6, arrowsize=0.7)
+        lim = float(f["theta"].max())
+        if box and panel in box:
+            c = box[panel]
+            for y0, y1 in ((c, lim), (-lim, -c)):
+                ax.axhspan(y0, y1, color="0.85", zorder=0, lw=0)
+        for d, kw in _runs_with_styles(runs):
+            rows = read_metrics(d)
+            xs = np.clip([r["coord0"] for r in rows], -2 * lim, 2 * lim)
+            ys = np.clip([r["coord1"] for r in rows], -2 * lim, 2 * lim)
+            ax.plot(xs, ys, **{**kw, "marker": None, "lw": 1.2})
+            ax.plot(xs[0], ys[0], "o", mfc="none", mec="k", ms=6)
+        mark_equilibrium(ax, *equilibrium)
+        ax.set_xlim(-lim, lim)
+        ax.set_ylim(-lim, lim)
+        ax.set_aspect("equal")
+        ax.set_title(titles.get(panel, panel), fontsize=9)
+        ax.tick_params(labelsize=7)
+    for ax in axes[-1]:
+        ax.set_xlabel(f"{axis_names[0]} (generator)", fontsize=8)
+    for ax in axes[:, 0]:
+        ax.set_ylabel(f"{axis_names[1]} (discriminator)", fontsize=8)
+    _figure_legend(fig, axes, axes.flat)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return save_figure(fig, out, fmt, dpi=150, rect=(0, 0.05, 1, 1))  # 150: streamlines weigh
+
+
+def plot_distance_panels(panels: dict, titles: dict, out, *, title: str | None = None,
+                         fmt: str | None = None) -> Path:
+    """Distance to the equilibrium against iterations, one log-scale panel per entry of
+    `panels` ({panel: {STYLES key: run dir}}), a shared y axis."""
+    fig, axes = _panel_grid(len(panels), 4, 2.9, sharex=True, sharey=True)
+    for ax, (panel, runs) in zip(axes.flat, panels.items()):
+        for d, kw in _runs_with_styles(runs):
+            rows = read_metrics(d)
+            ax.semilogy([r["step"] for r in rows], [r["distance"] for r in rows], **kw)
+        ax.set_ylim(1e-16, 1e2)  # what converges leaves through the floor; the rest stays visible
+        ax.set_title(titles.get(panel, panel), fontsize=9)
+        ax.grid(True, which="major", alpha=0.3)
+        ax.tick_params(labelsize=7)
+    for ax in axes[-1]:
+        ax.set_xlabel("iterations (G steps)", fontsize=8)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("distance to (0, 0)", fontsize=8)
+    _figure_legend(fig, axes, axes.flat)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return save_figure(fig, out, fmt, rect=(0, 0.05, 1, 1))

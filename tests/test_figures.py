@@ -1,5 +1,6 @@
 """Each figure's experiment reproduces its published outcome (at --fast settings or smaller),
 and every experiments/fig_*.py script takes the shared figure arguments."""
+import cmath
 import math
 import subprocess
 import sys
@@ -104,3 +105,39 @@ def test_stability_figure_script_runs_fast_and_writes_pdf(tmp_path):
     # Optimism on bilinear games (arg λ = 90°, the last row) converges iff η|λ| < 1/√3.
     r, rates = data["scaled_steps"], data["measured_optimistic"][-1]
     assert np.all((rates < 1) == (r < 1 / math.sqrt(3)))
+
+
+# ---- figure 3: Dirac-GAN ------------------------------------------------------------------------
+
+def _fig_dirac():
+    sys.path.insert(0, str(REPO / "experiments"))
+    try:
+        import fig_dirac
+    finally:
+        sys.path.pop(0)
+    return fig_dirac
+
+
+def test_dirac_gan_converges_as_in_the_paper(tmp_path):
+    """Mescheder et al. 2018: the zero-centred penalties, consensus and instance noise converge;
+    the unregularized GAN, WGAN (clipped) and WGAN-GP do not. Near the equilibrium R1's rate is
+    linear theory's max |1 − ηλ| with λ = (γ ± √(γ² − 4f′(0)²))/2, f′(0) = ½."""
+    fig = _fig_dirac()
+    dirs = fig.run_panels(tmp_path, 250)
+    d = {(p, u): _distances(run) for p, runs in dirs.items() for u, run in runs.items()}
+    start = math.sqrt(2)
+    for (panel, update), dist in d.items():
+        if panel in ("r1-0.3", "r1-1", "consensus"):
+            assert dist[-1] < 1e-2 and dist[-1] < dist[-50], (panel, update)
+        elif panel == "instance-noise":  # a stochastic field: down to the noise floor
+            assert dist[-20:].max() < 0.15, (panel, update)
+        else:
+            assert dist[-50:].min() > 0.1 * start, (panel, update)
+    assert d["gan", "simgd"][-1] > start  # SimGD spirals out
+    for gamma in (0.3, 1.0):
+        lam = [(gamma + s * cmath.sqrt(gamma**2 - 1)) / 2 for s in (1, -1)]
+        rate = max(abs(1 - fig.LR * z) for z in lam)
+        dist = d[f"r1-{gamma:g}", "simgd"]
+        assert (dist[-1] / dist[-51]) ** (1 / 50) == pytest.approx(rate, rel=2e-2), gamma
+    # WGAN's clipping is a constraint: ψ never leaves [−1, 1].
+    assert max(abs(r["coord1"]) for r in read_metrics(dirs["wgan"]["simgd"])) <= fig.CLIP

@@ -398,3 +398,21 @@ def plot_distance_panels(panels: dict, titles: dict, out, *, title: str | None =
     if title:
         fig.suptitle(title, fontsize=10)
     return save_figure(fig, out, fmt, rect=(0, 0.05, 1, 1))
+
+
+def plot_distance_arrays(path, out, *, labels: dict | None = None, title: str | None = None,
+                         fmt: str | None = None) -> Path:
+    """Distance to the equilibrium against iterations from an .npz of {STYLES key: distances
+    after each iteration} (index 0: the start), on a log scale."""
+    data = np.load(path)
+    fig, ax = plt.subplots(figsize=(7.4, 3.8))
+    for key in data.files:
+        kw = {**style(key), "label": (labels or {}).get(key, STYLES[key][0])}
+        ax.semilogy(np.arange(len(data[key])), data[key], **kw)
+    ax.set_xlabel(X_AXES["step"])
+    ax.set_ylabel("distance to equilibrium (0, 0)")
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    legend_outside(ax, fontsize=7)
+    return save_figure(fig, out, fmt)

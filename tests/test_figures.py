@@ -141,3 +141,31 @@ def test_dirac_gan_converges_as_in_the_paper(tmp_path):
         assert (dist[-1] / dist[-51]) ** (1 / 50) == pytest.approx(rate, rel=2e-2), gamma
     # WGAN's clipping is a constraint: ψ never leaves [−1, 1].
     assert max(abs(r["coord1"]) for r in read_metrics(dirs["wgan"]["simgd"])) <= fig.CLIP
+
+
+# ---- figure 1a: Gidel et al. 2019's constrained bilinear game ----------------------------------
+
+def test_constrained_bilinear_outcome_is_gidel_et_al_2019():
+    """Averaging, extrapolation and extrapolation from the past converge in 100 iterations;
+    simultaneous SGD, alternating SGD and Adam do not. Once φ is inside its box the game is
+    θ·φ unconstrained: extragradient contracts by |1 − iη − η²| (η = 0.6) per step and
+    extrapolation from the past by the roots of μ² − (1 − 2iη)μ − iη (η = 0.5)."""
+    sys.path.insert(0, str(REPO / "experiments"))
+    try:
+        import fig_bilinear_constrained as fig
+    finally:
+        sys.path.pop(0)
+    d = {name: fig.distances(name) for name in fig.METHODS}
+    start = math.hypot(2.0, 0.5)
+    for name in ("simgd", "altgd", "adam"):
+        assert d[name][-1] > 0.5 * start / 2, name
+    assert d["averaged"][-1] < 0.05 * start and d["averaged"][-1] < d["averaged"][10]
+    assert d["extragradient"][-1] < 1e-5 and d["extragradient-past"][-1] < 1e-10
+    eg = abs(1 - 0.6j - 0.36)
+    assert (d["extragradient"][-1] / d["extragradient"][-41]) ** (1 / 40) == pytest.approx(eg, rel=1e-6)
+    # At η = 0.5 that quadratic has the double root (1 − i)/2 (its discriminant (1 − i)² + 2i
+    # vanishes): the iterates go as t·ρᵗ, so over iterations 60..100 the rate is ρ·(100/60)^{1/40}.
+    roots = np.roots([1, -(1 - 1j), -0.5j])
+    assert roots[0] == pytest.approx(roots[1], abs=1e-6)
+    past = abs(roots[0]) * (100 / 60) ** (1 / 40)
+    assert (d["extragradient-past"][-1] / d["extragradient-past"][-41]) ** (1 / 40) == pytest.approx(past, rel=2e-3)

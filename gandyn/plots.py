@@ -416,3 +416,87 @@ def plot_distance_arrays(path, out, *, labels: dict | None = None, title: str | 
     ax.grid(True, which="both", alpha=0.3)
     legend_outside(ax, fontsize=7)
     return save_figure(fig, out, fmt)
+
+
+def plot_eigenvalue_panels(files: dict, out, *, steps: dict | None = None, zoom: float = 0.15,
+                           fmt: str | None = None) -> Path:
+    """One row per game of `files` ({game: {STYLES key: diagnostics.json}}): the eigenvalues of
+    the game Jacobian J, those of each optimizer's update map with the unit circle, and the
+    update map near 1 (±`zoom`), where small steps put most of a network's eigenvalues."""
+    import json
+
+    fig, axes = plt.subplots(len(files), 3, figsize=(11.5, 3.5 * len(files) + 0.6), squeeze=False)
+    t = np.linspace(0, 2 * np.pi, 721)
+    for row, (game, runs) in zip(axes, files.items()):
+        for key, path in runs.items():
+            result = json.loads(Path(path).read_text())
+            label, color, _, marker = STYLES[key]
+            lam = np.asarray(next(iter(result["jacobian_eigvals"].values())), float).reshape(-1, 2)
+            mu = np.asarray(result["update_map"]["eigvals"], float).reshape(-1, 2)
+            kw = {"marker": marker, "s": 26, "facecolors": "none", "edgecolors": color, "linewidths": 0.9}
+            row[0].scatter(lam[:, 0], lam[:, 1], label=label, **kw)
+            rho = result["update_map"]["spectral_radius"]
+            for ax in row[1:]:
+                ax.scatter(mu[:, 0], mu[:, 1], label=f"{label} (ρ = {rho:.4f})", **kw)
+        # A real axis at the scale of the imaginary one: rotational games' real parts are
+        # tiny, and autoscaling would blow them up into a misleading spread.
+        pts = np.concatenate([np.asarray(c.get_offsets()) for c in row[0].collections])
+        span = 0.25 * np.abs(pts).max()
+        row[0].set_xlim(min(pts[:, 0].min(), -span) * 1.15, max(pts[:, 0].max(), span) * 1.15)
+        row[0].axvline(0, color="0.5", lw=0.8, zorder=0)
+        row[0].axhline(0, color="0.5", lw=0.8, zorder=0)
+        row[0].set_xlabel("Re λ")
+        row[0].set_ylabel("Im λ")
+        at = f" at step {steps[game]}" if steps and game in steps else ""
+        row[0].set_title(f"{game}{at}: J (stable: Re λ > 0)", fontsize=9)
+        for ax in row[1:]:
+            ax.plot(np.cos(t), np.sin(t), color="k", lw=0.9, zorder=0, label="unit circle")
+            ax.set_xlabel("Re μ")
+            ax.set_ylabel("Im μ")
+            ax.set_aspect("equal")
+        lim = max(1.1, max(max(abs(np.array(c.get_offsets())).max() for c in row[1].collections) * 1.1, 1.1))
+        row[1].set_xlim(-lim, lim)
+        row[1].set_ylim(-lim, lim)
+        row[1].set_title("update map (converges: all |μ| < 1)", fontsize=9)
+        row[2].set_xlim(1 - zoom, 1 + zoom)
+        row[2].set_ylim(-zoom, zoom)
+        row[2].set_title(f"update map near μ = 1 (±{zoom:g})", fontsize=9)
+        legend_outside(row[2], fontsize=7)
+    return save_figure(fig, out, fmt)
+
+
+def plot_speedups(path, out, *, title: str | None = None, note: str | None = None,
+                  fmt: str | None = None) -> Path:
+    """Speed-up (reference time / our time, log scale; > 1: ours is faster) of every row of a
+    `gandyn bench --json` file, one horizontal bar per case, colored by suite; `note` goes
+    under the axes (e.g. why a panel is missing)."""
+    import json
+
+    rows = [r for r in json.loads(Path(path).read_text())
+            if isinstance(r.get("speedup"), (int, float)) and np.isfinite(r["speedup"]) and r["speedup"] > 0]
+    if not rows:
+        raise ValueError(f"path: {path} holds no benchmark rows with a finite speed-up")
+    suites = list(dict.fromkeys(r["suite"] for r in rows))
+    colors = {s: plt.get_cmap("tab10")(i) for i, s in enumerate(suites)}
+    fig, ax = plt.subplots(figsize=(8.0, 0.24 * len(rows) + 1.6))
+    y = np.arange(len(rows))[::-1]
+    speed = np.array([r["speedup"] for r in rows])
+    # Bars grow from 1 (parity) to the speed-up: left for slower, right for faster.
+    ax.barh(y, speed - 1, left=1, color=[colors[r["suite"]] for r in rows], height=0.7)
+    ax.set_xscale("log")
+    ax.axvline(1.0, color="k", lw=0.9)
+    ax.set_yticks(y, [r["case"] for r in rows], fontsize=6.5)
+    for yi, s in zip(y, speed):  # the value just beyond the bar's free end
+        ax.text(s * 1.08 if s >= 1 else s / 1.08, yi, f"{s:.3g}×", va="center", fontsize=6,
+                ha="left" if s >= 1 else "right")
+    ax.set_xlim(min(speed.min(), 1) / 8, max(speed.max(), 1) * 6)
+    ax.set_xlabel("speed-up = reference time / our time (log scale; > 1: ours faster)", fontsize=8)
+    from matplotlib.patches import Patch
+    ax.legend([Patch(color=colors[s]) for s in suites], suites, loc="lower right", fontsize=7, title="suite",
+              title_fontsize=7)
+    ax.grid(True, axis="x", which="both", alpha=0.3)
+    if title:
+        ax.set_title(title, fontsize=9)
+    if note:
+        fig.text(0.01, 0.005, note, fontsize=7, style="italic", va="bottom")
+    return save_figure(fig, out, fmt, rect=(0, 0.03, 1, 1))

@@ -169,3 +169,49 @@ def test_constrained_bilinear_outcome_is_gidel_et_al_2019():
     assert roots[0] == pytest.approx(roots[1], abs=1e-6)
     past = abs(roots[0]) * (100 / 60) ** (1 / 40)
     assert (d["extragradient-past"][-1] / d["extragradient-past"][-41]) ** (1 / 40) == pytest.approx(past, rel=2e-3)
+
+
+# ---- figure 4: eigenvalues from `gandyn diagnose` ------------------------------------------------
+
+def test_dirac_update_map_spectra_from_diagnose(tmp_path):
+    """Next to the Dirac-GAN's equilibrium J has eigenvalues ±i/2 (f′(0) = ½); the update maps'
+    spectral radii are then SimGD |1 − iη/2| = √(1 + η²/4), extragradient |1 − iη/2 − η²/4|,
+    consensus (JᵀJ = ¼I) |1 − iη/2 − ηγ/4|: outside, inside and inside the unit circle."""
+    import json
+
+    sys.path.insert(0, str(REPO / "experiments"))
+    try:
+        import fig_eigenvalues as fig
+    finally:
+        sys.path.pop(0)
+    fig.GAMES = {"Dirac-GAN": fig.GAMES["Dirac-GAN"]}
+    files = fig.run_and_diagnose(tmp_path, {"Dirac-GAN": 20})["Dirac-GAN"]
+    eta = fig.GAMES["Dirac-GAN"]["lr"]
+    expected = {"simgd": math.sqrt(1 + eta**2 / 4), "extragradient": abs(1 - 0.5j * eta - eta**2 / 4),
+                "consensus": abs(1 - 0.5j * eta - eta / 4)}
+    for name, rho in expected.items():
+        result = json.loads(files[name].read_text())
+        assert result["update_map"]["spectral_radius"] == pytest.approx(rho, abs=2e-3), name
+        lam = sorted(complex(*z) for z in result["jacobian_eigvals"]["all"])
+        assert [z.imag for z in sorted(lam, key=lambda z: z.imag)] == pytest.approx([-0.5, 0.5], abs=5e-3)
+    from gandyn.plots import plot_eigenvalue_panels
+    assert plot_eigenvalue_panels({"Dirac-GAN": files}, tmp_path / "e.png").stat().st_size > 0
+
+
+# ---- figure 7: kernels from `gandyn bench --json` ----------------------------------------------
+
+def test_kernel_figure_reads_bench_rows(tmp_path):
+    import json
+
+    from gandyn.bench.timing import row
+    from gandyn.plots import plot_speedups
+
+    rows = [row("gradient_penalty", "fwd 4x1000", ours_ms=1.0, ref_ms=3.0),
+            row("frechet", "fid d=64", ours_ms=4.0, ref_ms=1.0)]
+    assert [r["speedup"] for r in rows] == [3.0, 0.25]  # reference time / ours
+    path = tmp_path / "bench.json"
+    path.write_text(json.dumps(rows))
+    assert plot_speedups(path, tmp_path / "k.png").stat().st_size > 0
+    path.write_text(json.dumps([row("x", "y", ours_ms=float("nan"), ref_ms=1.0)]))
+    with pytest.raises(ValueError, match="path"):
+        plot_speedups(path, tmp_path / "k.png")

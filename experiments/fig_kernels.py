@@ -1,8 +1,8 @@
 """Figure 7: speed-up of each fused op over its reference, per case and size, from the
 rows of `gandyn bench --json` for the op suites (Fréchet distance, gradient penalty,
 spectral norm). --fast runs the benchmark's --quick sizes. The rows are read from
-<runs>/bench.json when it exists (a benchmark run of its own, e.g. on a lent GPU),
-else that file is written by running the benchmark here (CPU). BENCHMARKS.md has no
+<runs>/bench.json (bench_quick.json with --fast) when it exists (a benchmark run of
+its own), else that file is written by running the benchmark here (CPU). BENCHMARKS.md has no
 GPU numbers yet, so the figure has a CPU panel only and says so.
 """
 import subprocess
@@ -15,7 +15,7 @@ SUITES = ("frechet", "gradient_penalty", "spectral_norm")
 
 if __name__ == "__main__":
     a = figure_parser(__doc__, runs="runs/fig_kernels").parse_args()
-    rows = Path(a.runs) / "bench.json"
+    rows = Path(a.runs) / ("bench_quick.json" if a.fast else "bench.json")
     if not rows.exists():
         rows.parent.mkdir(parents=True, exist_ok=True)
         cmd = [sys.executable, "-m", "gandyn", "bench", *SUITES, "--json", str(rows)] + (["--quick"] if a.fast else [])

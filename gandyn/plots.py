@@ -100,12 +100,34 @@ def figure_parser(doc: str | None, runs: str):
     return p
 
 
+PNG_BUDGET = 300_000  # bytes: committed figures stay small
+
+
+def _palette(image):
+    """A 256-color palette that keeps every optimizer's color exact: the STYLES colors and
+    their blends toward white (antialiased edges), 32 grays, and the image's own most
+    common remaining colors (a median cut) for colormaps. A plain adaptive palette
+    drops the small areas a legend's color lives in."""
+    from matplotlib.colors import to_rgb
+    from PIL import Image
+
+    fixed = []
+    for _, color, _, _ in STYLES.values():
+        rgb = np.array(to_rgb(color))
+        fixed += [tuple(np.round(255 * (t * rgb + (1 - t))).astype(int)) for t in (1.0, 0.7, 0.45, 0.25)]
+    fixed += [(g, g, g) for g in np.linspace(0, 255, 32).astype(int)]
+    adaptive = image.quantize(256 - len(fixed), method=Image.Quantize.MEDIANCUT).getpalette()
+    colors = [c for rgb in fixed for c in rgb] + adaptive[:3 * (256 - len(fixed))]
+    palette = Image.new("P", (1, 1))
+    palette.putpalette(colors + [0] * (768 - len(colors)))
+    return palette
+
+
 def save_figure(fig, out, fmt: str | None = None, dpi: int = 200, *, layout: bool = True,
                 rect=None) -> Path:
     """Write `fig` to `out` (its suffix replaced by `fmt` when given) at `dpi`, and close it.
     `layout`: tight_layout first (within `rect`, e.g. room for a figure legend below).
-    A PNG is stored with a 256-color palette: line figures lose nothing visible and
-    shrink several times (streamline panels from over 1 MB to a few hundred KB)."""
+    A PNG larger than PNG_BUDGET bytes is stored with a 256-color palette instead."""
     out = Path(out)
     if fmt is not None:
         if fmt not in ("png", "pdf"):
@@ -121,8 +143,12 @@ def save_figure(fig, out, fmt: str | None = None, dpi: int = 200, *, layout: boo
 
         buf = io.BytesIO()
         fig.savefig(buf, dpi=dpi, format="png")
-        image = Image.open(buf).convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT)
-        image.save(out, optimize=True, dpi=(dpi, dpi))
+        if buf.tell() <= PNG_BUDGET:
+            out.write_bytes(buf.getvalue())
+        else:  # a palette keeps it small (streamline panels: 0.8 MB -> 0.25 MB), colormaps band
+            image = Image.open(buf).convert("RGB")
+            image.quantize(palette=_palette(image), dither=Image.Dither.NONE).save(out, optimize=True,
+                                                                                   dpi=(dpi, dpi))
     else:
         fig.savefig(out, dpi=dpi)
     plt.close(fig)

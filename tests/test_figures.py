@@ -215,3 +215,16 @@ def test_kernel_figure_reads_bench_rows(tmp_path):
     path.write_text(json.dumps([row("x", "y", ours_ms=float("nan"), ref_ms=1.0)]))
     with pytest.raises(ValueError, match="path"):
         plot_speedups(path, tmp_path / "k.png")
+
+
+def test_one_style_per_optimizer():
+    from gandyn.plots import STYLES, style, style_key
+
+    colors = [c for _, c, _, _ in STYLES.values()]
+    assert len(set(colors)) == len(colors)  # one color each, so no two optimizers can be confused
+    assert len({(ls, m) for _, _, ls, m in STYLES.values()}) == len(STYLES)
+    assert style_key({"optimizer": "extragradient", "optimizer_args": {"base": "adam"}}) == "extra-adam"
+    assert style_key({"optimizer": "altgd", "optimizer_args": {"player_steps": [1, 5]}}) == "altgd-5"
+    assert style_key({"optimizer": "simgd", "lookahead": {"k": 5}}) == "lookahead"
+    with pytest.raises(ValueError, match="name"):
+        style("not-an-optimizer")

@@ -25,6 +25,13 @@ For the linear D, ∇ₓD = ψ everywhere, so R1 and R2 both add γψ²/2 to D's
 and J = [[0, −f′(0)], [f′(0), γ]], eigenvalues (γ ± √(γ² − 4f′(0)²))/2 with
 positive real parts: locally asymptotically stable. WGAN-GP adds γ(|ψ| − 1)²,
 which is not differentiable at ψ = 0.
+
+Instance noise (Sønderby et al. 2016; Mescheder et al. 2018 § 3.2): N(0, σ²) added to
+D's inputs, real and fake, with `batch_size` noise draws per step (the field is then
+a Monte Carlo estimate of the expected one). In expectation D's loss gains the
+curvature −2f″(0)σ² in ψ at the equilibrium, J = [[0, −f′(0)], [f′(0), −2f″(0)σ²]]
+(f″(0) = −¼ for the logistic losses): it converges too. WGAN's weight clipping is a
+box constraint on D (`[players.D] constraint = {box = [-c, c]}` of the optimizer).
 """
 from __future__ import annotations
 
@@ -74,12 +81,13 @@ class DiracGAN(GANGame):
     """Dirac-GAN with a GAN loss of `gandyn.nn.losses` and an optional regularizer of D.
 
     Players: [[θ], [ψ]] (generator, discriminator), each a tensor of shape (1,).
-    `seed` seeds the ε of WGAN-GP's interpolates (irrelevant to its value here: ∇ₓD = ψ).
+    `seed` seeds the ε of WGAN-GP's interpolates (irrelevant to its value here: ∇ₓD = ψ)
+    and the instance noise. Without instance noise every sample of a batch is the same.
     """
 
     def __init__(self, loss: str = "saturating", regularizer: str | None = None, gamma: float = 1.0, *,
-                 theta0: float = 1.0, psi0: float = 1.0, dtype: torch.dtype | str = torch.float64,
-                 seed: int = 0):
+                 theta0: float = 1.0, psi0: float = 1.0, instance_noise: float = 0.0, batch_size: int = 1,
+                 dtype: torch.dtype | str = torch.float64, seed: int = 0):
         if loss not in LOSSES:
             raise ValueError(f"loss: expected one of {LOSSES}, got {loss!r}")
         if regularizer not in REGULARIZERS:
@@ -94,8 +102,9 @@ class DiracGAN(GANGame):
         self._eps_generator = torch.Generator().manual_seed(seed)
         G = ConstantGenerator(torch.tensor([float(theta0)], dtype=dtype))
         D = LinearDiscriminator(torch.tensor([float(psi0)], dtype=dtype))
-        super().__init__(G, D, self._real, self._latent, loss=loss, batch_size=1,
-                         d_regularizer=None if regularizer is None else self._penalty)
+        super().__init__(G, D, self._real, self._latent, loss=loss, batch_size=batch_size,
+                         d_regularizer=None if regularizer is None else self._penalty,
+                         instance_noise=instance_noise, seed=seed)
 
     @property
     def theta(self) -> Tensor:

@@ -104,3 +104,61 @@ def _sweep(out, lrs, methods, A, x0, y0, steps, rtol, gamma) -> None:
             opt.step(game)
         converged = game.norms() <= rtol * d0  # NaN compares False
         out[i] = converged.double().mean(-1).cpu().numpy()
+
+
+class RotationGames(Game):
+    """A batch of 2-D linear games, one per entry of `a`, `b`: player x minimizes
+    a·x²/2 + b·xy, player y minimizes a·y²/2 − b·xy. The field is v = (ax + by, ay − bx),
+    J = [[a, b], [−b, a]], eigenvalues a ± ib: every eigenvalue angle from potential
+    (b = 0) to bilinear (a = 0) games."""
+
+    player_names = ("x", "y")
+
+    def __init__(self, a: Tensor, b: Tensor):
+        self.a, self.b = a.detach(), b.detach()
+        self.x = torch.ones_like(self.a).requires_grad_(True)
+        self.y = torch.ones_like(self.a).requires_grad_(True)
+        self.players = [[self.x], [self.y]]
+
+    def losses(self) -> list[Tensor]:
+        xy = self.b * self.x * self.y
+        return [(self.a * self.x ** 2 / 2 + xy).sum(), (self.a * self.y ** 2 / 2 - xy).sum()]
+
+    @torch.no_grad()
+    def norms(self) -> Tensor:
+        return torch.hypot(self.x, self.y)  # no squares: they underflow long before the norm does
+
+
+RATE_MEASURED = ("simgd", "altgd", "extragradient", "extragradient-past", "optimistic", "consensus")
+
+
+def contraction_rates(method: str, scaled_steps: Sequence[float], angles: Sequence[float], *,
+                      steps: int = 160, gamma: float = 1.0) -> np.ndarray:
+    """Measured per-step contraction rate (‖z_T‖ / ‖z_{T/2}‖)^{2/T} (on envelopes, see below) of `method` (lr = 1, so
+    consensus's `gamma` is its γ/η) on the linear game whose Jacobian has eigenvalues
+    η|λ|·e^{±iφ}, for every φ in `angles` (radians; 0: potential, π/2: bilinear) and η|λ| in
+    `scaled_steps`; shape (len(angles), len(scaled_steps)). A run that underflows to 0
+    reads 0; one that overflows, inf. Compare with `gandyn.optim.linear_rates.linear_rate`."""
+    if method not in RATE_MEASURED:
+        raise ValueError(f"method: expected one of {RATE_MEASURED}, got {method!r}")
+    r = np.asarray([check_positive("scaled_steps", s) for s in scaled_steps], dtype=float)
+    phi = np.asarray(angles, dtype=float)
+    if r.size == 0 or phi.size == 0 or not np.all(np.isfinite(phi)):
+        raise ValueError("scaled_steps, angles: expected non-empty lists of finite numbers")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
+        raise ValueError(f"steps: expected an int >= 2, got {steps!r}")
+    R, P = np.meshgrid(r, phi)
+    game = RotationGames(torch.from_numpy(R * np.cos(P)), torch.from_numpy(R * np.sin(P)))
+    opt = OPTIMIZERS[method](game.players, lr=1.0, **({"gamma": gamma} if method == "consensus" else {}))
+    # Non-normal maps (AltGD) rotate the iterate along an ellipse, so ‖z_t‖ oscillates
+    # around ρᵗ: compare the envelopes, the largest norms of two windows `half` steps apart.
+    half, window = steps // 2, max(1, steps // 8)
+    norms = []
+    for _ in range(steps):
+        opt.step(game)
+        norms.append(game.norms())
+    norms = torch.stack(norms).numpy()
+    late, early = norms[-window:].max(0), norms[-half - window:-half].max(0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate = np.where(early == 0, 0.0, (late / early) ** (1.0 / half))
+    return np.nan_to_num(rate, nan=np.inf)

@@ -240,7 +240,7 @@ def run_experiment(config: dict, out_dir, *, resume: bool = True, progress: bool
     out = Path(out_dir)
     main = distributed.is_main()
     # Every rank sees the directory before rank 0 changes it, and all must agree.
-    found = checkpoints(out)[-1] if resume and out.is_dir() and checkpoints(out) else 0
+    found = (checkpoints(out) or [0])[-1] if resume and out.is_dir() else 0
     if not distributed.same_everywhere(found):
         raise ValueError(f"out_dir: the ranks see different checkpoints in {out}; under torchrun on "
                          "several nodes the run directory must be on a shared filesystem")

@@ -31,6 +31,11 @@ STYLES: dict[str, tuple[str, str, str, str]] = {
     "lookahead": ("lookahead-minmax (SimGD)", "#000000", "-.", ">"),
     "extra-adam": ("Extra-Adam", "#393b79", ":", "d"),
     "adam": ("Adam", "#e7ba52", "-", "p"),
+    # Adam-based game optimizers of the GAN figures (SimGD-Adam is "adam", Extra-Adam above).
+    "altgd-adam": ("AltGD-Adam", "#8c6d31", ":", "s"),
+    "optimistic-adam": ("Optimistic Adam", "#ad494a", "--", "X"),
+    "consensus-adam": ("Consensus-Adam", "#637939", "-.", "*"),
+    "unrolled": ("unrolled GAN", "#7b4173", "--", "8"),
 }
 
 
@@ -54,7 +59,8 @@ def style_key(cfg: dict) -> str | None:
     if cfg.get("lookahead"):
         return "lookahead"
     if args.get("base") == "adam":
-        return {"extragradient": "extra-adam", "simgd": "adam"}.get(name)
+        return {"extragradient": "extra-adam", "simgd": "adam", "altgd": "altgd-adam",
+                "optimistic": "optimistic-adam", "consensus": "consensus-adam", "unrolled": "unrolled"}.get(name)
     if name == "altgd" and max(args.get("player_steps") or [1]) > 1:
         return "altgd-5" if max(args["player_steps"]) == 5 else None
     return name if name in STYLES else None

@@ -234,9 +234,6 @@ def run_experiment(config: dict, out_dir, *, resume: bool = True, progress: bool
     leaves status.json at "failed" with its message, and is raised on."""
     cfg = check_config(config)  # a bad option is named before any other complaint
     distributed.session(cfg["device"])
-    if distributed.active() and cfg["diagnostics_every"]:
-        raise ValueError("diagnostics_every: not available under torchrun; run `gandyn diagnose` on a "
-                         "checkpoint of the run in one process")
     out = Path(out_dir)
     main = distributed.is_main()
     # Every rank sees the directory before rank 0 changes it, and all must agree.

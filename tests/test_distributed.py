@@ -1,6 +1,6 @@
 """Data-parallel runs under torchrun, on the CPU with gloo and 2 processes: the metrics of a
 mixture GAN and of a digits GAN (SyncBatchNorm in G, spectral norm in D) under SimGD-Adam,
-Extra-Adam and consensus (and the mixture under CGD) equal those of one process with the same global batch, to float
+Extra-Adam and consensus (and the mixture under CGD and SGA) equal those of one process with the same global batch, to float
 rounding; a resumed 2-process run equals an uninterrupted one and refuses another world
 size; a diverging rank and a failing rank stop both, with the status recorded."""
 from __future__ import annotations
@@ -34,8 +34,11 @@ DIGITS = {"game": "gan", "lr": 2e-4, "steps": 6, "log_every": 3, "eval_every": 6
           "optimizer_args": {"base": "adam", "betas": [0.5, 0.999]}}
 OPTIMIZERS = {"simgd": {}, "extragradient": {}, "consensus": {"gamma": 0.1},
               # CGD's conjugate gradients on the averaged operator (ring only: its HVPs are many)
-              "cgd": {"base": "sgd", "cg_max_iter": 5, "cg_rtol": 1e-3}}
-CASES = [(name, opt) for name in ("ring", "digits") for opt in OPTIMIZERS if (name, opt) != ("digits", "cgd")]
+              "cgd": {"base": "sgd", "cg_max_iter": 5, "cg_rtol": 1e-3},
+              # SGA's Jᵀv and its alignment sign from the averaged products
+              "sga": {"lam": 1.0}}
+CASES = [(name, opt) for name in ("ring", "digits") for opt in OPTIMIZERS
+         if name == "ring" or opt not in ("cgd", "sga")]
 
 
 def _config(base: dict, optimizer: str, **changes) -> dict:
@@ -84,6 +87,7 @@ def runs(tmp_path_factory):
     # A run stopped at step 5 (its checkpoint) and resumed to 10 in the same directory.
     jobs += [{"config": _config(RING, "extragradient", steps=5), "out": str(tmp / "resumed")},
              {"config": _config(RING, "extragradient"), "out": str(tmp / "resumed")}]
+    jobs.append({"config": DIAGNOSED, "out": str(tmp / "diagnosed")})
     jobs.append(FAULTY("nan", tmp / "nan"))  # last: the fault stays injected in the workers
     done = torchrun(jobs, tmp)
     assert done.returncode == 0, done.stderr[-4000:]
@@ -102,6 +106,21 @@ def test_two_processes_train_the_one_process_run(runs, tmp_path, name, optimizer
         sorted(p.name for p in (tmp_path / "one" / "samples").iterdir())
     ckpt = torch.load(two / "checkpoints" / f"step_{cfg['steps']:08d}.pt", weights_only=False)
     assert ckpt["world_size"] == 2
+
+
+DIAGNOSED = _config(RING, "simgd", diagnostics_every=5)
+
+
+def test_diagnostics_of_two_processes_are_those_of_the_global_batch(runs, tmp_path):
+    """The Jacobian products are averaged over ranks, so the Arnoldi eigenvalues and the
+    Hutchinson rotation estimates of 2 processes are those of the one-process global batch."""
+    run_experiment(DIAGNOSED, tmp_path / "one")
+    two, one = read_metrics(runs / "diagnosed"), read_metrics(tmp_path / "one")
+    found = [(a.pop("diagnostics"), b.pop("diagnostics")) for a, b in zip(two, one) if "diagnostics" in b]
+    assert len(found) == 2 and all(a.keys() == b.keys() for a, b in found)
+    for a, b in found:  # Arnoldi converged to tol 1e-6 from products that differ in rounding
+        assert a == pytest.approx(b, rel=1e-4), (a, b)
+    assert_rows_close(two, one)
 
 
 def test_resumed_two_process_run_equals_uninterrupted_and_refuses_one_process(runs):

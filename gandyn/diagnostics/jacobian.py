@@ -34,6 +34,12 @@ product, so randomness drawn inside `losses()` (rather than in `resample()`)
 must come from a generator seeded afresh in each call, or the products are of
 different functions. Modules' buffers (batch-norm statistics) are swapped for
 copies during forward-mode products, so the game's own buffers stay as they were.
+
+Under torchrun (gandyn.distributed) each rank's game holds its shard of the global batch;
+J of the mean field is the mean of the ranks' Jacobians, so v, J u and Jᵀ w are averaged
+over ranks (one all-reduce per product) and every rank runs the same solver on the same
+operator. "auto" is then "reverse": a per-rank timing could pick different modes, and
+forward mode cannot run SyncBatchNorm's collectives.
 """
 from __future__ import annotations
 
@@ -46,6 +52,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from gandyn import distributed
 from gandyn.bench.timing import median_ms
 from gandyn.games.base import Game, flatten, unflatten, vector_field
 
@@ -159,7 +166,8 @@ class JacobianOperator:
         self.forward_unavailable: str | None = None  # why forward mode cannot be used, if so
         self.product_ms: dict[str, float] = {}  # per-product times measured by mode="auto"
         self._requested = mode
-        self._mode: str | None = "reverse" if mode == "reverse" else None
+        self._mode: str | None = "reverse" if mode == "reverse" or (mode == "auto" and distributed.active()) \
+            else None
         if mode == "forward":
             self._resolve_mode()  # fail here, not in the middle of an eigen-solve
 
@@ -202,7 +210,12 @@ class JacobianOperator:
 
     def field(self) -> Tensor:
         """v at the operator's point, flat and detached."""
-        return flatten([g.detach() for g in self._field])
+        return self._mean(flatten([g.detach() for g in self._field]))
+
+    @staticmethod
+    def _mean(x: Tensor) -> Tensor:
+        """The mean over ranks under torchrun (the global batch's product), else x."""
+        return distributed.mean([x])[0]
 
     def player_slice(self, i: int) -> slice:
         return slice(self.offsets[i], self.offsets[i + 1])
@@ -221,7 +234,7 @@ class JacobianOperator:
         """J u."""
         u = self._check_vector(u, "u")
         self.num_matvecs += 1
-        return self._forward_matvec(u) if self.mode == "forward" else self._reverse_matvec(u)
+        return self._mean(self._forward_matvec(u) if self.mode == "forward" else self._reverse_matvec(u))
 
     def _functional_field(self, flat: Tensor) -> Tensor:
         def losses_fn(*ts):
@@ -270,9 +283,10 @@ class JacobianOperator:
         ws = unflatten(w, self.params)
         dot = sum((g * x).sum() for g, x in zip(self._field, ws))
         if not (isinstance(dot, Tensor) and dot.requires_grad):
-            return torch.zeros_like(w)
+            return self._mean(torch.zeros_like(w))  # every rank takes part in every product
         grads = torch.autograd.grad(dot, self.params, retain_graph=True, allow_unused=True)
-        return flatten([torch.zeros_like(p) if g is None else g for p, g in zip(self.params, grads)]).detach()
+        return self._mean(flatten([torch.zeros_like(p) if g is None else g
+                                   for p, g in zip(self.params, grads)]).detach())
 
     # -- views -----------------------------------------------------------------------------
     def dense(self) -> Tensor:

@@ -81,13 +81,13 @@ def _lookahead(opt, table: dict, name: str = "lookahead"):
     [lookahead.outer] (same keys, recursively) wraps it once more: nested lookahead."""
     from gandyn.optim import LookaheadMinmax
 
-    configs.check_table(name, table, configs.LOOKAHEAD_OPTIONS)
-    table = dict(table)
+    table = dict(table)  # its own keys were checked with the config (config.with_defaults)
     outer = table.pop("outer", None)
     opt = LookaheadMinmax(opt, **table)
     if outer is not None:
         if not isinstance(outer, dict):
             raise ValueError(f"{name}.outer: expected a table, got {outer!r}")
+        configs.check_table(f"{name}.outer", outer, configs.LOOKAHEAD_OPTIONS)
         opt = _lookahead(opt, outer, f"{name}.outer")
     return opt
 

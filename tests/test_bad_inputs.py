@@ -157,6 +157,8 @@ def test_unknown_lookahead_and_player_keys_are_refused(finished, key):
     if key not in configs.LOOKAHEAD_OPTIONS:
         _refused(finished, {**BASE, "lookahead": {"k": 2, key: 1}}, rf"lookahead\.{key}: unknown option; "
                  rf"expected one of \['alpha', 'k', 'outer', 'seed'\]")
+        _refused(finished, {**BASE, "lookahead": {"k": 2, "outer": {"k": 3, key: 1}}},
+                 rf"lookahead\.outer\.{key}: unknown option", (False,))
     if key not in configs.AVERAGING_OPTIONS:
         _refused(finished, {**BASE, "averaging": {key: 1}}, rf"averaging\.{key}: unknown option; "
                  rf"expected one of \['decay', 'mode', 'start'\]")

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from fig_theory_mode_collapse import BASE
-from matplotlib.ticker import ScalarFormatter
+from matplotlib.ticker import NullFormatter, ScalarFormatter
 from scipy.stats import norm
 
 from gandyn.games.dirac import DiracGAN
@@ -130,18 +130,29 @@ def compute(fast: bool, runs: Path) -> dict:
     res = {"smoothing": smoothing_panel(), "dirac": dirac_panel(), "steps": steps, "seeds": seeds,
            "lag": LAG, "replay": REPLAY}
     res["ring"] = ring_runs(runs, steps, seeds)
-    for name, r in res["ring"].items():
-        modes = np.array(r["modes"])
-        r["first_step_all_8"] = [next((s for s, m in zip(r["eval_steps"], row) if m == 8), None) for row in modes]
-        r["mean_modes_second_half"] = float(modes[:, modes.shape[1] // 2:].mean())
+    summarize(res)
     return res
 
 
-def band(ax, x, rows, color, label):
+def summarize(res: dict) -> None:
+    """The README's numbers, per trick: the first evaluation with all 8 modes covered (per seed),
+    and means over the seeds of the first half of training (where plain collapses) and the second."""
+    half = res["steps"] // 2
+    for r in res["ring"].values():
+        r["first_step_all_8"] = [next((s for s, m in zip(r["eval_steps"], row) if m == 8), None)
+                                 for row in r["modes"]]
+        for key, at in (("modes", "eval_steps"), ("feature_gap", "checkpoint_steps"), ("memory", "memory_steps")):
+            if r[key]:
+                a, t = np.array(r[key], dtype=float), np.array(r[at])
+                r[f"mean_{key}_first_half"] = float(a[:, t <= half].mean())
+                r[f"mean_{key}_second_half"] = float(a[:, t > half].mean())
+
+
+def band(ax, x, rows, color, label, alpha=0.15):
     a = np.asarray(rows, dtype=float)
     ax.plot(x, a.mean(0), "o-", ms=2.5, lw=1.2, color=color, label=label)
     if len(a) > 1:
-        ax.fill_between(x, a.min(0), a.max(0), color=color, alpha=0.15, lw=0)
+        ax.fill_between(x, a.min(0), a.max(0), color=color, alpha=alpha, lw=0)
 
 
 def draw(res: dict, out: Path, fmt: str) -> Path:
@@ -179,8 +190,9 @@ def draw(res: dict, out: Path, fmt: str) -> Path:
     for name, color in (("plain", "0.3"), ("feature matching", "C2")):
         band(c, ring[name]["checkpoint_steps"], ring[name]["feature_gap"], color, name)
     c.set_yscale("log")
+    c.set_yticks([0.5, 1, 2, 5, 10])
     c.yaxis.set_major_formatter(ScalarFormatter())
-    c.yaxis.set_minor_formatter(ScalarFormatter())
+    c.yaxis.set_minor_formatter(NullFormatter())
     c.set_xlabel("step")
     c.set_ylabel("‖E f(x) − E f(G(z))‖, f = D's last hidden layer")
     c.set_title("(c) feature matching matches D's features", fontsize=10)
@@ -191,13 +203,13 @@ def draw(res: dict, out: Path, fmt: str) -> Path:
     d.set_ylim(0, 1)
     d.set_xlabel("step t")
     d.set_ylabel(f"mean D_t(x) on the samples of G_(t − {res['lag']})")
-    d.set_title(f"(d) replay buffer ({res['replay']} samples): D remembers", fontsize=10)
+    d.set_title(f"(d) replay buffer ({res['replay']} samples): D rejects past G", fontsize=10)
     d.legend(fontsize=7)
 
     colors = {"plain": "0.3", "feature matching": "C2", "replay buffer": "C1", "label smoothing 0.2": "C4",
               "instance noise 0.1 → 0": "C0"}
     for name, r in ring.items():
-        band(e, r["eval_steps"], r["modes"], colors[name], name)
+        band(e, r["eval_steps"], r["modes"], colors[name], name, alpha=0.06)
     e.set_ylim(-0.3, 8.3)
     e.set_xlabel("step")
     e.set_ylabel("modes covered (of 8)")

@@ -19,14 +19,19 @@ from gandyn.nn.models.mlp import MLPDiscriminator
 
 
 class AffineGenerator(nn.Module):
-    """G(z) = μ + s·z for z (B, 1): pushes N(0, 1) forward to N(μ, s²)."""
+    """G(z) = μ + s·z for z (B, d): pushes N(0, I) forward to N(μ, s²I). μ is a number (d = 1)
+    or a sequence of d numbers (e.g. one mode of the 2-D ring: a generator that collapsed there)."""
 
-    def __init__(self, mu: float = 0.0, s: float = 1.0) -> None:
+    def __init__(self, mu=0.0, s: float = 1.0) -> None:
         super().__init__()
-        if not (math.isfinite(mu) and math.isfinite(s) and s > 0):
-            raise ValueError(f"mu, s: expected a finite mu and s > 0, got mu={mu!r}, s={s!r}")
-        self.latent_dim, self.num_classes = 1, 0
-        self.mu = nn.Parameter(torch.tensor(float(mu)))
+        try:
+            m = torch.tensor(mu, dtype=torch.float32)
+        except (TypeError, ValueError, RuntimeError):
+            m = torch.tensor(math.nan)
+        if m.ndim > 1 or m.numel() < 1 or not bool(torch.isfinite(m).all()) or not (math.isfinite(s) and s > 0):
+            raise ValueError(f"mu, s: expected a finite number or sequence mu and s > 0, got mu={mu!r}, s={s!r}")
+        self.latent_dim, self.num_classes = m.numel(), 0
+        self.mu = nn.Parameter(m)
         self.s = nn.Parameter(torch.tensor(float(s)))
 
     def forward(self, z: Tensor) -> Tensor:

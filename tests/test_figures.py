@@ -109,13 +109,19 @@ def test_stability_figure_script_runs_fast_and_writes_pdf(tmp_path):
 
 # ---- figure 3: Dirac-GAN ------------------------------------------------------------------------
 
-def _fig_dirac():
+def _experiment(name: str):
+    """The module experiments/NAME.py (a figure script, imported without running its main)."""
+    import importlib
+
     sys.path.insert(0, str(REPO / "experiments"))
     try:
-        import fig_dirac
+        return importlib.import_module(name)
     finally:
         sys.path.pop(0)
-    return fig_dirac
+
+
+def _fig_dirac():
+    return _experiment("fig_dirac")
 
 
 def test_dirac_gan_converges_as_in_the_paper(tmp_path):
@@ -232,15 +238,6 @@ def test_one_style_per_optimizer():
 
 # ---- figure 6: the digits DCGAN over training --------------------------------------------------
 
-def _fig_digits():
-    sys.path.insert(0, str(REPO / "experiments"))
-    try:
-        import fig_digits
-    finally:
-        sys.path.pop(0)
-    return fig_digits
-
-
 def _ema_samples_from_checkpoint(path, z):
     """G's EMA of a digits-DCGAN checkpoint file, rebuilt here from the model class alone."""
     import torch
@@ -256,7 +253,8 @@ def _ema_samples_from_checkpoint(path, z):
         return G.eval()(z).numpy(), raw.eval()(z).numpy()
 
 
-def test_digits_figure_counts_field_evaluations_and_draws_each_checkpoints_samples(tmp_path, monkeypatch):
+def test_digits_figure_counts_field_evaluations_and_draws_each_checkpoints_samples(tmp_path, monkeypatch,
+                                                                                one_torch_thread):
     """(i) Every run spends the same budget of field evaluations, and its logged count is
     steps × the method's evaluations per step: 1 for SimGD and optimism (which reuses the
     last field), 2 for extragradient (the extrapolated and the current point), 1 field + 1
@@ -267,7 +265,7 @@ def test_digits_figure_counts_field_evaluations_and_draws_each_checkpoints_sampl
     from gandyn import config as configs
     from gandyn.run_dir import checkpoint_path
 
-    fig = _fig_digits()
+    fig = _experiment("fig_digits")
     budget = {"evals": 32, "eval_every": 16, "eval_samples": 100}
     dirs = fig.run_all(tmp_path / "runs", budget)
     per_step = {"simgd": 1, "optimistic": 1, "extragradient": 2, "consensus": 2}
@@ -294,15 +292,18 @@ def test_digits_figure_counts_field_evaluations_and_draws_each_checkpoints_sampl
             assert np.abs(tiles - (raw[:, 0] + 1) / 2).max() > 1e-3, d.name
     with pytest.raises(ValueError, match="budget"):
         fig.config("extra-adam", {**budget, "evals": 48})
+    from gandyn.plots import plot_samples_over_training
+    with pytest.raises(ValueError, match="cells"):
+        plot_samples_over_training({"adam": cells[:1]}, z, tmp_path / "x.png", col_titles=["a", "b"])
 
 
-def test_digits_dcgan_fid_falls_far_below_its_start(tmp_path):
+def test_digits_dcgan_fid_falls_far_below_its_start(tmp_path, one_torch_thread):
     """The figure's config, without the EMA (whose 0.999 decay keeps a short run's samples at
     G's start): 400 SimGD-Adam steps take the digits FID from ~2,500 to 237–298 (seeds 0, 1, 2,
     measured), below a quarter of its start."""
     from gandyn.train import run_experiment
 
-    fig = _fig_digits()
+    fig = _experiment("fig_digits")
     cfg = fig.config("adam", {"evals": 400, "eval_every": 400, "eval_samples": 1000})
     cfg["game_args"]["ema"] = 0.0
     run_experiment(cfg, tmp_path / "run", resume=False)

@@ -1,6 +1,7 @@
 """Every figure is drawn here, from run directories (never from live objects)."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import matplotlib
@@ -182,10 +183,13 @@ X_AXES = {"step": "iterations", "grad_evals": "gradient evaluations",
 
 
 def plot_curves(run_dirs, out, *, metric: str = "distance", x: str = "step", title: str | None = None,
-                labels: dict | None = None, xmax: float | None = None, fmt: str | None = None) -> Path:
+                labels: dict | None = None, xmax: float | None = None, reference: dict | None = None,
+                fmt: str | None = None) -> Path:
     """`metric` (distance to equilibrium by default) of several runs on one log-scale figure,
     against x = "step", "grad_evals" or "evals" (grad_evals + hvp_evals, a Hessian–vector
-    product costing about one gradient). A diverged run ends in a cross where it diverged."""
+    product costing about one gradient). A diverged run ends in a cross where it diverged.
+    `reference` {legend name: value}: dashed horizontal lines (e.g. the FID of real data
+    against real data, the floor a generator's FID can reach)."""
     if x not in X_AXES:
         raise ValueError(f"x: expected one of {sorted(X_AXES)}, got {x!r}")
     fig, ax = plt.subplots(figsize=(7.4, 4.0))
@@ -205,8 +209,10 @@ def plot_curves(run_dirs, out, *, metric: str = "distance", x: str = "step", tit
         (line,) = ax.semilogy(xs, ys, **kw)
         if read_status(d).get("status") == "diverged":
             ax.plot(xs[-1], ys[-1], "x", color=line.get_color(), ms=8)
+    for i, (name, value) in enumerate((reference or {}).items()):
+        ax.axhline(value, color="k", lw=1.0, ls=(0, (5, 3 + 2 * i)), label=name)
     ax.set_xlabel(X_AXES[x])
-    ax.set_ylabel({"distance": "distance to equilibrium", "grad_norm": "‖v‖"}.get(metric, metric))
+    ax.set_ylabel({"distance": "distance to equilibrium", "grad_norm": "‖v‖", "fid": "FID"}.get(metric, metric))
     if xmax is not None:
         ax.set_xlim(0, xmax)
     if title:
@@ -536,3 +542,65 @@ def plot_speedups(path, out, *, title: str | None = None, note: str | None = Non
     if note:
         fig.text(0.01, 0.005, note, fontsize=7, style="italic", va="bottom")
     return save_figure(fig, out, fmt, rect=(0, 0.03, 1, 1))
+
+
+def checkpoint_samples(run_dir, step: int, z):
+    """G(z) at a run's checkpoint `step`, in eval mode, of G's EMA when the run keeps one
+    (what its evaluation measures); images in [−1, 1]."""
+    import torch
+
+    from gandyn.train import load_run
+
+    game = load_run(run_dir, step).game
+    ema = game.G_ema is not None
+    G = game.G_ema.module if ema else game.G
+    G.eval()
+    with torch.no_grad():
+        return game.generate(z.to(next(G.parameters()).device), ema=ema).float().cpu()
+
+
+def sample_grid(images, nrow: int) -> np.ndarray:
+    """The (H, W) or (H, W, 3) picture of images in [−1, 1] that the sample figures draw:
+    torchvision's make_grid, `nrow` images a row, 1 pixel of mid-gray padding (neither the
+    digits' black background nor their white strokes), [−1, 1] -> [0, 1]."""
+    from torchvision.utils import make_grid
+
+    grid = make_grid(images.clamp(-1, 1), nrow=nrow, padding=1, normalize=True, value_range=(-1, 1),
+                     pad_value=0.5)
+    return (grid[0] if images.shape[1] == 1 else grid.permute(1, 2, 0)).numpy()
+
+
+def plot_samples_over_training(cells: dict, z, out, *, col_titles: list[str], row_labels: dict | None = None,
+                               cell_labels: dict | None = None, title: str | None = None,
+                               fmt: str | None = None) -> Path:
+    """A grid of sample grids: one row per STYLES key of `cells` ({key: [(run dir, checkpoint
+    step), …]}, the same number of columns for every row), each cell `sample_grid` of
+    `checkpoint_samples` for the fixed latents `z`. The row label (`row_labels`, default the
+    optimizer's name) in its STYLES color, `col_titles` over the columns, `cell_labels`
+    {key: [text under each cell]}."""
+    lengths = {len(v) for v in cells.values()}
+    if len(lengths) != 1 or len(col_titles) not in lengths:
+        raise ValueError(f"cells: expected {len(col_titles)} (run dir, step) pairs per row, one per column "
+                         f"title, got {sorted(lengths)}")
+    nrow = math.ceil(math.sqrt(len(z)))
+    rows, cols = len(cells), len(col_titles)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.75 * cols + 1.1, 1.95 * rows + 0.5), squeeze=False)
+    for r, (key, runs) in enumerate(cells.items()):
+        for c, (run_dir, step) in enumerate(runs):
+            ax = axes[r, c]
+            ax.imshow(sample_grid(checkpoint_samples(run_dir, step, z), nrow), cmap="gray", vmin=0, vmax=1,
+                      interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if cell_labels:
+                ax.set_xlabel(cell_labels[key][c], fontsize=7, labelpad=2)
+            if r == 0:
+                ax.set_title(col_titles[c], fontsize=8)
+        name, color = STYLES[key][0], STYLES[key][1]
+        axes[r, 0].set_ylabel((row_labels or {}).get(key, name), fontsize=8, color=color, labelpad=4)
+        for side in axes[r, 0].spines.values():  # the row's color on its first cell's frame too
+            side.set_edgecolor(color)
+            side.set_linewidth(1.5)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    return save_figure(fig, out, fmt)

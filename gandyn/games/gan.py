@@ -44,7 +44,11 @@ D's fake batch takes a `replay_fraction` of its samples from a buffer of N past 
 samples, refreshed with each step's fakes at random positions; G's loss sees only current
 fakes; 0: none); `penalty` ("r1", "r2", "wgan-gp": gandyn.nn.gradient_penalty
 with γ or λ = `penalty_weight`, lazy every `penalty_every` steps, conditioned on the labels
-of the samples it is taken at) or a custom `d_regularizer(D, real, fake)`. `last_stats` holds the
+of the samples it is taken at) or a custom `d_regularizer(D, real, fake)`; `precision`
+("float32", "bfloat16", "float16": the losses under autocast, parameters and optimizer state
+in float32; float16 with dynamic loss scaling, its GradScaler-named options in the dict
+`loss_scaling`, see gandyn/optim/loss_scaling.py: every GameOptimizer's `step(game)` applies
+it, skipping a step that overflows). `last_stats` holds the
 mean D(x), mean D(G(z)) and the penalty of the last loss evaluation, for logging.
 """
 from __future__ import annotations
@@ -78,7 +82,8 @@ class GANGame(Game):
                  penalty_weight: float = 1.0, penalty_every: int = 1, label_smoothing: float = 0.0,
                  instance_noise: float = 0.0, instance_noise_anneal: int = 0, ema: float = 0.0,
                  feature_matching: bool = False, replay_buffer: int = 0, replay_fraction: float = 0.5,
-                 seed: int | None = None):
+                 precision: str = "float32", loss_scaling: dict | None = None, seed: int | None = None):
+        self.precision, self.loss_scaler = precision, _loss_scaler(precision, loss_scaling)
         if loss not in LOSSES:
             raise ValueError(f"loss: expected one of {LOSSES}, got {loss!r}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
@@ -125,6 +130,11 @@ class GANGame(Game):
             raise ValueError(f"penalty_every: expected an integer >= 1, got {penalty_every!r}")
         self.penalty, self.penalty_weight, self.penalty_every = penalty, float(penalty_weight), penalty_every
         self.G, self.D = generator, discriminator
+        if precision == "float16":
+            from torch.nn.modules.batchnorm import _BatchNorm
+            for m in (*generator.modules(), *discriminator.modules()):
+                if isinstance(m, _BatchNorm):
+                    m.register_forward_pre_hook(_batch_norm_in_float32)
         self.loss, self.batch_size = loss, batch_size
         self.d_regularizer = d_regularizer
         self.label_smoothing = float(label_smoothing)
@@ -239,6 +249,22 @@ class GANGame(Game):
         return out
 
     def losses(self) -> list[Tensor]:
+        """[L_G, L_D] at the current parameters, on the held minibatch; under autocast for
+        precision bfloat16/float16, the losses themselves in the parameters' dtype."""
+        if self.precision == "float32":
+            return self._losses()
+        try:
+            with torch.autocast(self.device.type, dtype=getattr(torch, self.precision)):
+                lg, ld = self._losses()
+        except RuntimeError as e:
+            if "Half" not in str(e) and "BFloat16" not in str(e):
+                raise
+            raise ValueError(f"precision: {self.precision} autocast on {self.device.type} fails in an op "
+                             f"of the models ({e}); use another precision (game_args.precision in a "
+                             "config)") from None
+        return [lg.to(self.dtype), ld.to(self.dtype)]
+
+    def _losses(self) -> list[Tensor]:
         fake = self.generate(self.z, self.y_fake)
         real = self.real
         if self.noise is not None:
@@ -353,6 +379,8 @@ class GANGame(Game):
             state["replay"] = {"samples": self.replay, "count": self.replay_count, "idx": self._replay_idx}
         if self.G_ema is not None:
             state["G_ema"] = self.G_ema.state_dict()
+        if self.loss_scaler is not None:
+            state["loss_scaler"] = self.loss_scaler.state_dict()
         return state
 
     def load_state_dict(self, state: dict) -> None:
@@ -371,6 +399,42 @@ class GANGame(Game):
             if "G_ema" not in state:
                 raise ValueError("state: the game keeps an EMA of G but the state has none")
             self.G_ema.load_state_dict(state["G_ema"])
+        if self.loss_scaler is not None:
+            if "loss_scaler" not in state:
+                raise ValueError("state: the game scales its float16 losses but the state has no 'loss_scaler'")
+            self.loss_scaler.load_state_dict(state["loss_scaler"])
+
+
+PRECISIONS = ("float32", "bfloat16", "float16")
+
+
+def _batch_norm_in_float32(module: nn.Module, args: tuple):
+    """Under float16 autocast, batch norm takes its input in float32 (as NVIDIA Apex's O2 keeps
+    batch norm in float32): its second derivative, which a gradient penalty on D and consensus,
+    SGA and CGD take, overflows float16 at any loss scale. The next conv or linear casts back."""
+    x = args[0] if args else None
+    if isinstance(x, Tensor) and x.dtype == torch.float16 and torch.is_autocast_enabled(x.device.type):
+        return (x.float(), *args[1:])
+    return None
+
+
+def _loss_scaler(precision: str, loss_scaling: dict | None):
+    """The LossScaler of a float16 game (gandyn/optim/loss_scaling.py), with the options of
+    `loss_scaling`; None for the other precisions, which take no such options."""
+    from gandyn.optim.loss_scaling import LossScaler
+    from gandyn.options import check_kwargs
+
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision: expected one of {PRECISIONS}, got {precision!r}")
+    if loss_scaling is not None and not isinstance(loss_scaling, dict):
+        raise ValueError(f"loss_scaling: expected a table of LossScaler options, got {loss_scaling!r}")
+    if precision != "float16":
+        if loss_scaling:
+            raise ValueError(f"loss_scaling: loss scaling is for precision = \"float16\", "
+                             f"this game's precision is {precision!r}")
+        return None
+    check_kwargs("loss_scaling", LossScaler.__init__, loss_scaling or {})
+    return LossScaler(**(loss_scaling or {}))
 
 
 class _RealSampler:

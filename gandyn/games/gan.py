@@ -161,6 +161,7 @@ class GANGame(Game):
         if sample_latent is None and not isinstance(getattr(generator, "latent_dim", None), int):
             raise ValueError("sample_latent: required when the generator has no integer `latent_dim`")
         self.last_stats: dict[str, Tensor] = {}
+        self._fake_cache = None  # (key, G(z)) of the last evaluation, for player_losses
         self.evaluator = None   # a GANEvaluator (gandyn.games.gan_eval), set by the registry's builder
         self.G_ema = None
         if ema:
@@ -191,6 +192,7 @@ class GANGame(Game):
 
     def resample(self) -> None:
         """Draw the next minibatch (called by every GameOptimizer at the start of its step)."""
+        self._fake_cache = None
         with torch.no_grad():
             self.real, self.real_labels = self._real.sample(self.batch_size, self.generator)
             self.real = self.real.to(self.device)
@@ -251,21 +253,68 @@ class GANGame(Game):
     def losses(self) -> list[Tensor]:
         """[L_G, L_D] at the current parameters, on the held minibatch; under autocast for
         precision bfloat16/float16, the losses themselves in the parameters' dtype."""
+        return self._at_precision(self._losses)
+
+    def player_losses(self, players) -> list[Tensor | None]:
+        """G's loss alone ([L_G, None]) when only G's is asked for, with the work a
+        re-evaluation would repeat left out: G(z) is reused from the last evaluation when a new
+        forward would give the same tensor (AltGD's D-first step: G has not moved since D's
+        field was taken), and D(real), the replay mix and the penalty, which L_G's gradient in
+        G does not involve, are skipped — where D's forward has no state a skipped call would
+        have moved (spectral-norm vectors, dropout; otherwise D runs as in losses()), so that
+        the iterates cannot change. Its value may differ from losses()'s by terms constant in G
+        (the saturating loss's real term); last_stats is left as the last full evaluation's.
+        Other players asked for: losses()."""
+        if list(players) != [0]:
+            return self.losses()
+        if _forward_state(self.D, reads_only=True) != ():
+            return self._at_precision(lambda: self._losses(reuse=True))
+        return [*self._at_precision(self._generator_loss), None]
+
+    def _at_precision(self, losses):
+        """losses() under the game's precision: autocast for bfloat16/float16."""
         if self.precision == "float32":
-            return self._losses()
+            return losses()
         try:
             with torch.autocast(self.device.type, dtype=getattr(torch, self.precision)):
-                lg, ld = self._losses()
+                out = losses()
         except RuntimeError as e:
             if "Half" not in str(e) and "BFloat16" not in str(e):
                 raise
             raise ValueError(f"precision: {self.precision} autocast on {self.device.type} fails in an op "
                              f"of the models ({e}); use another precision (game_args.precision in a "
                              "config)") from None
-        return [lg.to(self.dtype), ld.to(self.dtype)]
+        return [l.to(self.dtype) for l in out]
 
-    def _losses(self) -> list[Tensor]:
+    def _generated(self, reuse: bool) -> Tensor:
+        """G(z, y) of the held batch; with `reuse`, the last evaluation's tensor (and graph)
+        when nothing a forward of G depends on has changed since: the batch, G's parameters
+        and state buffers (by identity and version: in-place updates bump it), its mode, grad
+        mode and autocast."""
+        state = _forward_state(self.G)
+        key = None if state is None else (state, self.z, self.y_fake, torch.is_grad_enabled(),
+                                          torch.is_autocast_enabled(self.device.type))
+        cached = self._fake_cache
+        if reuse and key is not None and cached is not None and _same_key(cached[0], key):
+            return cached[1]
         fake = self.generate(self.z, self.y_fake)
+        self._fake_cache = None if key is None else (key, fake)
+        return fake
+
+    def _generator_loss(self) -> list[Tensor]:
+        fake = self._generated(reuse=True)
+        if self.noise is not None:
+            fake = fake + self.noise[1]
+        if self.feature_matching:
+            real = self.real if self.noise is None else self.real + self.noise[0]
+            target = self.D.features(real).detach().mean(0)
+            return [(self.D.features(fake).mean(0) - target).pow(2).sum()]
+        d_fake = self.discriminate(fake, self.y_fake)
+        # D(real) enters L_D only (and the saturating L_G as a term constant in G): a constant stands in
+        return [gan_losses(self.loss, d_fake.detach(), d_fake, label_smoothing=self.label_smoothing)[0]]
+
+    def _losses(self, reuse: bool = False) -> list[Tensor]:
+        fake = self._generated(reuse)
         real = self.real
         if self.noise is not None:
             real, fake = real + self.noise[0], fake + self.noise[1]
@@ -326,6 +375,7 @@ class GANGame(Game):
         return self.params() + [b for b in bufs if b.is_floating_point()]
 
     def after_step(self) -> None:
+        self._fake_cache = None  # (holds G's forward graph)
         if self.G_ema is not None:
             self.G_ema.update_parameters(self.G)
         if self.replay_capacity:
@@ -368,6 +418,7 @@ class GANGame(Game):
             torch.set_rng_state(torch_rng)
             (self.real, self.real_labels, self.z, self.y_fake, self.noise, self.steps_drawn,
              self.last_stats, self._eps_seed, self._replay_idx) = held
+            self._fake_cache = None
 
     # ------------------------------------------------------------- state
     def state_dict(self) -> dict:
@@ -384,6 +435,7 @@ class GANGame(Game):
         return state
 
     def load_state_dict(self, state: dict) -> None:
+        self._fake_cache = None
         self.G.load_state_dict(state["G"])
         self.D.load_state_dict(state["D"])
         if "rng" in state:
@@ -406,6 +458,36 @@ class GANGame(Game):
 
 
 PRECISIONS = ("float32", "bfloat16", "float16")
+
+
+def _forward_state(module: nn.Module, reads_only: bool = False):
+    """What a training forward of `module` depends on besides its input: its mode and its
+    parameters and buffers, each as (tensor, version), leaving out batch norm's running
+    statistics in training mode (written, not read). None when the forward draws random
+    numbers (dropout in training mode). `reads_only`: the buffers alone (spectral-norm
+    vectors, ...), parameters left out: () for a forward that is a function of its
+    parameters and input."""
+    from torch.nn.modules.batchnorm import _BatchNorm
+    from torch.nn.modules.dropout import _DropoutNd
+
+    written = set()
+    for m in module.modules():
+        if m.training and isinstance(m, _DropoutNd) and m.p > 0:
+            return None
+        if m.training and isinstance(m, _BatchNorm):
+            written |= {id(b) for b in m.buffers(recurse=False)}
+    tensors = [*([] if reads_only else [module.training, *module.parameters()]),
+               *(b for b in module.buffers() if id(b) not in written)]
+    return tuple((t, t._version) if isinstance(t, Tensor) else t for t in tensors)
+
+
+def _same_key(a, b) -> bool:
+    """Keys of _generated: tensors compared by identity (never by value), the rest by equality."""
+    if isinstance(a, tuple):
+        return isinstance(b, tuple) and len(a) == len(b) and all(_same_key(x, y) for x, y in zip(a, b))
+    if isinstance(a, Tensor) or isinstance(b, Tensor):
+        return a is b
+    return a == b
 
 
 def _batch_norm_in_float32(module: nn.Module, args: tuple):

@@ -277,9 +277,12 @@ class GameOptimizer(Optimizer):
     def player_values(self, i: int) -> list[Tensor]:
         return [v for k in self.groups_of(i) for v in self.values(k)]
 
-    def _call(self, closure) -> list[Tensor]:
+    def _call(self, closure, players: Sequence[int] | None = None) -> list[Tensor]:
+        """The closure's losses; with `players`, a Game may leave the others' out (None) and
+        skip work they alone need (Game.player_losses)."""
         with torch.enable_grad():
-            losses = list(closure())
+            losses = list(closure() if players is None or not isinstance(closure, Game)
+                          else closure.player_losses(players))
         if len(losses) != self.num_players:
             raise ValueError(f"closure: expected one loss per player ({self.num_players}), "
                              f"got {len(losses)}")
@@ -292,15 +295,17 @@ class GameOptimizer(Optimizer):
         self.loss_evals += 1
         return self._call(closure)
 
-    def field(self, closure, *, create_graph: bool = False, players: Sequence[int] | None = None):
-        """(losses, v): v[k] is the field on group k (None for groups of players not asked for)."""
+    def field(self, closure, *, create_graph: bool = False, players: Sequence[int] | None = None,
+              partial: bool = False):
+        """(losses, v): v[k] is the field on group k (None for groups of players not asked for).
+        `partial`: only the losses of `players` are needed (the others may come back None)."""
         if self.differentiable:
             # Fresh aliases: ∂L_i/∂θ_i must be the partial derivative at this point. A value
             # computed earlier in the step from θ_j (AltGD's x' = x − ηAy) must not route
             # the derivative with respect to θ_j through itself.
             for k in range(len(self.param_groups)):
                 self._diff.rebind(self.param_groups[k]["params"], [t.view_as(t) for t in self.values(k)])
-        losses = self._call(closure)
+        losses = self._call(closure, players if partial else None)
         players = range(self.num_players) if players is None else players
         vals = [self.player_values(i) for i in players]
         with torch.enable_grad():

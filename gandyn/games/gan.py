@@ -271,6 +271,23 @@ class GANGame(Game):
             return self._at_precision(lambda: self._losses(reuse=True))
         return [*self._at_precision(self._generator_loss), None]
 
+    def vector_field(self, create_graph: bool = False) -> list[list[Tensor]]:
+        """The field; in a float16 game taken as the optimizers take it, scaled and unscaled
+        (an unscaled float16 backward flushes small gradients to zero), or, where the current
+        scale overflows (the next step skips and lowers it), unscaled."""
+        if self.loss_scaler is None:
+            return super().vector_field(create_graph)
+        from gandyn.games.base import vector_field
+        from gandyn.optim import loss_scaling
+
+        with loss_scaling.scaling(self.loss_scaler):
+            field = vector_field(loss_scaling.scaled(self.losses()), self.players, create_graph=create_graph)
+            try:
+                flat = iter(loss_scaling.unscaled([g for f in field for g in f]))
+            except loss_scaling.Overflow:
+                return super().vector_field(create_graph)
+        return [[next(flat) for _ in f] for f in field]
+
     def _at_precision(self, losses):
         """losses() under the game's precision: autocast for bfloat16/float16."""
         if self.precision == "float32":

@@ -81,6 +81,16 @@ def test_unscaled_field_and_hamiltonian_gradient_match_the_float32_game():
         assert all(t.dtype == torch.float32 for t in [*v16[k], *h16[k]])
 
 
+def test_the_logged_field_is_the_optimizers_scaled_field():
+    game = _game(loss_scaling={"init_scale": 2.0 ** 8})
+    opt = OPTIMIZERS["simgd"](game.players, lr=1e-3)
+    with loss_scaling.scaling(game.loss_scaler):
+        _, v = opt.field(game)
+    assert all(torch.equal(a, b) for k in range(2) for a, b in zip(game.vector_field()[k], v[k]))
+    game.loss_scaler.scale = 2.0 ** 40   # overflows: the unscaled float16 field, finite
+    assert all(torch.isfinite(t).all() for f in game.vector_field() for t in f)
+
+
 CPU_MODELS = [("mlp", "ring", {}, {"hidden": 16}), ("pacgan-mlp", "ring", {}, {}),
               ("dcgan", "digits", {"size": 16}, {"width": 8, "latent_dim": 16}),
               ("cgan-dcgan", "digits", {"size": 16}, {"width": 8}),

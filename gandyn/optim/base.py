@@ -314,7 +314,7 @@ class GameOptimizer(Optimizer):
                               create_graph=create_graph or self.differentiable)
             self.grad_evals += 1  # (counted before an overflow skips the step: the work was done)
             if distributed.active() or loss_scaling.current_scale() is not None:
-                # the mean over ranks of their shards' fields
+                # under torchrun the mean over ranks of their shards' fields; float16: unscaled
                 flat = loss_scaling.unscaled(distributed.mean_grads([g for f in fs for g in f]))
                 fs = [flat[sum(map(len, fs[:j])):sum(map(len, fs[:j + 1]))] for j in range(len(fs))]
         v: list = [None] * len(self.param_groups)

@@ -199,6 +199,9 @@ def _metrics(game: Game, opt, step: int, losses) -> dict:
     """A metrics line; an [averaging] run also logs the averaged iterate's, under "average"."""
     row = {"step": step, **_point_metrics(game, losses),
            "grad_evals": int(getattr(opt, "grad_evals", 0)), "hvp_evals": int(getattr(opt, "hvp_evals", 0))}
+    scaler = getattr(game, "loss_scaler", None)
+    if scaler is not None:  # float16: the loss scale and the steps skipped for an overflow so far
+        row["loss_scale"], row["skipped_steps"] = scaler.scale, scaler.skipped_steps
     if hasattr(opt, "swapped"):
         with opt.swapped(), _preserved(game):
             row["average"] = _point_metrics(game, distributed.mean([l.detach() for l in game.losses()]))

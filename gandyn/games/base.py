@@ -108,6 +108,12 @@ class Game:
         """Euclidean distance to the (set of) equilibria, when the game knows it."""
         return None
 
+    def player_losses(self, players: Sequence[int]) -> list[Tensor | None]:
+        """Losses whose gradients in the parameters of `players` are those of losses(); the
+        other entries may be None. A game may skip work only the others' losses need
+        (GANGame: AltGD's G step); by default, losses()."""
+        return self.losses()
+
     def resample(self) -> None:
         """Draw a new minibatch (stochastic games); deterministic games do nothing.
         Every GameOptimizer calls it at the start of its step."""

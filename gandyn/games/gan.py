@@ -44,7 +44,11 @@ D's fake batch takes a `replay_fraction` of its samples from a buffer of N past 
 samples, refreshed with each step's fakes at random positions; G's loss sees only current
 fakes; 0: none); `penalty` ("r1", "r2", "wgan-gp": gandyn.nn.gradient_penalty
 with γ or λ = `penalty_weight`, lazy every `penalty_every` steps, conditioned on the labels
-of the samples it is taken at) or a custom `d_regularizer(D, real, fake)`. `last_stats` holds the
+of the samples it is taken at) or a custom `d_regularizer(D, real, fake)`; `precision`
+("float32", "bfloat16", "float16": the losses under autocast, parameters and optimizer state
+in float32; float16 with dynamic loss scaling, its GradScaler-named options in the dict
+`loss_scaling`, see gandyn/optim/loss_scaling.py: every GameOptimizer's `step(game)` applies
+it, skipping a step that overflows). `last_stats` holds the
 mean D(x), mean D(G(z)) and the penalty of the last loss evaluation, for logging.
 """
 from __future__ import annotations
@@ -78,7 +82,8 @@ class GANGame(Game):
                  penalty_weight: float = 1.0, penalty_every: int = 1, label_smoothing: float = 0.0,
                  instance_noise: float = 0.0, instance_noise_anneal: int = 0, ema: float = 0.0,
                  feature_matching: bool = False, replay_buffer: int = 0, replay_fraction: float = 0.5,
-                 seed: int | None = None):
+                 precision: str = "float32", loss_scaling: dict | None = None, seed: int | None = None):
+        self.precision, self.loss_scaler = precision, _loss_scaler(precision, loss_scaling)
         if loss not in LOSSES:
             raise ValueError(f"loss: expected one of {LOSSES}, got {loss!r}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
@@ -125,6 +130,11 @@ class GANGame(Game):
             raise ValueError(f"penalty_every: expected an integer >= 1, got {penalty_every!r}")
         self.penalty, self.penalty_weight, self.penalty_every = penalty, float(penalty_weight), penalty_every
         self.G, self.D = generator, discriminator
+        if precision == "float16":
+            from torch.nn.modules.batchnorm import _BatchNorm
+            for m in (*generator.modules(), *discriminator.modules()):
+                if isinstance(m, _BatchNorm):
+                    m.register_forward_pre_hook(_batch_norm_in_float32)
         self.loss, self.batch_size = loss, batch_size
         self.d_regularizer = d_regularizer
         self.label_smoothing = float(label_smoothing)
@@ -151,6 +161,7 @@ class GANGame(Game):
         if sample_latent is None and not isinstance(getattr(generator, "latent_dim", None), int):
             raise ValueError("sample_latent: required when the generator has no integer `latent_dim`")
         self.last_stats: dict[str, Tensor] = {}
+        self._fake_cache = None  # (key, G(z)) of the last evaluation, for player_losses
         self.evaluator = None   # a GANEvaluator (gandyn.games.gan_eval), set by the registry's builder
         self.G_ema = None
         if ema:
@@ -181,6 +192,7 @@ class GANGame(Game):
 
     def resample(self) -> None:
         """Draw the next minibatch (called by every GameOptimizer at the start of its step)."""
+        self._fake_cache = None
         with torch.no_grad():
             self.real, self.real_labels = self._real.sample(self.batch_size, self.generator)
             self.real = self.real.to(self.device)
@@ -239,7 +251,87 @@ class GANGame(Game):
         return out
 
     def losses(self) -> list[Tensor]:
+        """[L_G, L_D] at the current parameters, on the held minibatch; under autocast for
+        precision bfloat16/float16, the losses themselves in the parameters' dtype."""
+        return self._at_precision(self._losses)
+
+    def player_losses(self, players) -> list[Tensor | None]:
+        """G's loss alone ([L_G, None]) when only G's is asked for, with the work a
+        re-evaluation would repeat left out: G(z) is reused from the last evaluation when a new
+        forward would give the same tensor (AltGD's D-first step: G has not moved since D's
+        field was taken), and D(real), the replay mix and the penalty, which L_G's gradient in
+        G does not involve, are skipped — where D's forward has no state a skipped call would
+        have moved (spectral-norm vectors, dropout; otherwise D runs as in losses()), so that
+        the iterates cannot change. Its value may differ from losses()'s by terms constant in G
+        (the saturating loss's real term); last_stats is left as the last full evaluation's.
+        Other players asked for: losses()."""
+        if list(players) != [0]:
+            return self.losses()
+        if _forward_state(self.D, reads_only=True) != ():
+            return self._at_precision(lambda: self._losses(reuse=True))
+        return [*self._at_precision(self._generator_loss), None]
+
+    def vector_field(self, create_graph: bool = False) -> list[list[Tensor]]:
+        """The field; in a float16 game taken as the optimizers take it, scaled and unscaled
+        (an unscaled float16 backward flushes small gradients to zero), or, where the current
+        scale overflows (the next step skips and lowers it), unscaled."""
+        if self.loss_scaler is None:
+            return super().vector_field(create_graph)
+        from gandyn.games.base import vector_field
+        from gandyn.optim import loss_scaling
+
+        with loss_scaling.scaling(self.loss_scaler):
+            field = vector_field(loss_scaling.scaled(self.losses()), self.players, create_graph=create_graph)
+            try:
+                flat = iter(loss_scaling.unscaled([g for f in field for g in f]))
+            except loss_scaling.Overflow:
+                return super().vector_field(create_graph)
+        return [[next(flat) for _ in f] for f in field]
+
+    def _at_precision(self, losses):
+        """losses() under the game's precision: autocast for bfloat16/float16."""
+        if self.precision == "float32":
+            return losses()
+        try:
+            with torch.autocast(self.device.type, dtype=getattr(torch, self.precision)):
+                out = losses()
+        except RuntimeError as e:
+            if "Half" not in str(e) and "BFloat16" not in str(e):
+                raise
+            raise ValueError(f"precision: {self.precision} autocast on {self.device.type} fails in an op "
+                             f"of the models ({e}); use another precision (game_args.precision in a "
+                             "config)") from None
+        return [l.to(self.dtype) for l in out]
+
+    def _generated(self, reuse: bool) -> Tensor:
+        """G(z, y) of the held batch; with `reuse`, the last evaluation's tensor (and graph)
+        when nothing a forward of G depends on has changed since: the batch, G's parameters
+        and state buffers (by identity and version: in-place updates bump it), its mode, grad
+        mode and autocast."""
+        state = _forward_state(self.G)
+        key = None if state is None else (state, self.z, self.y_fake, torch.is_grad_enabled(),
+                                          torch.is_autocast_enabled(self.device.type))
+        cached = self._fake_cache
+        if reuse and key is not None and cached is not None and _same_key(cached[0], key):
+            return cached[1]
         fake = self.generate(self.z, self.y_fake)
+        self._fake_cache = None if key is None else (key, fake)
+        return fake
+
+    def _generator_loss(self) -> list[Tensor]:
+        fake = self._generated(reuse=True)
+        if self.noise is not None:
+            fake = fake + self.noise[1]
+        if self.feature_matching:
+            real = self.real if self.noise is None else self.real + self.noise[0]
+            target = self.D.features(real).detach().mean(0)
+            return [(self.D.features(fake).mean(0) - target).pow(2).sum()]
+        d_fake = self.discriminate(fake, self.y_fake)
+        # D(real) enters L_D only (and the saturating L_G as a term constant in G): a constant stands in
+        return [gan_losses(self.loss, d_fake.detach(), d_fake, label_smoothing=self.label_smoothing)[0]]
+
+    def _losses(self, reuse: bool = False) -> list[Tensor]:
+        fake = self._generated(reuse)
         real = self.real
         if self.noise is not None:
             real, fake = real + self.noise[0], fake + self.noise[1]
@@ -300,6 +392,7 @@ class GANGame(Game):
         return self.params() + [b for b in bufs if b.is_floating_point()]
 
     def after_step(self) -> None:
+        self._fake_cache = None  # (holds G's forward graph)
         if self.G_ema is not None:
             self.G_ema.update_parameters(self.G)
         if self.replay_capacity:
@@ -342,6 +435,7 @@ class GANGame(Game):
             torch.set_rng_state(torch_rng)
             (self.real, self.real_labels, self.z, self.y_fake, self.noise, self.steps_drawn,
              self.last_stats, self._eps_seed, self._replay_idx) = held
+            self._fake_cache = None
 
     # ------------------------------------------------------------- state
     def state_dict(self) -> dict:
@@ -353,9 +447,12 @@ class GANGame(Game):
             state["replay"] = {"samples": self.replay, "count": self.replay_count, "idx": self._replay_idx}
         if self.G_ema is not None:
             state["G_ema"] = self.G_ema.state_dict()
+        if self.loss_scaler is not None:
+            state["loss_scaler"] = self.loss_scaler.state_dict()
         return state
 
     def load_state_dict(self, state: dict) -> None:
+        self._fake_cache = None
         self.G.load_state_dict(state["G"])
         self.D.load_state_dict(state["D"])
         if "rng" in state:
@@ -371,6 +468,72 @@ class GANGame(Game):
             if "G_ema" not in state:
                 raise ValueError("state: the game keeps an EMA of G but the state has none")
             self.G_ema.load_state_dict(state["G_ema"])
+        if self.loss_scaler is not None:
+            if "loss_scaler" not in state:
+                raise ValueError("state: the game scales its float16 losses but the state has no 'loss_scaler'")
+            self.loss_scaler.load_state_dict(state["loss_scaler"])
+
+
+PRECISIONS = ("float32", "bfloat16", "float16")
+
+
+def _forward_state(module: nn.Module, reads_only: bool = False):
+    """What a training forward of `module` depends on besides its input: its mode and its
+    parameters and buffers, each as (tensor, version), leaving out batch norm's running
+    statistics in training mode (written, not read). None when the forward draws random
+    numbers (dropout in training mode). `reads_only`: the buffers alone (spectral-norm
+    vectors, ...), parameters left out: () for a forward that is a function of its
+    parameters and input."""
+    from torch.nn.modules.batchnorm import _BatchNorm
+    from torch.nn.modules.dropout import _DropoutNd
+
+    written = set()
+    for m in module.modules():
+        if m.training and isinstance(m, _DropoutNd) and m.p > 0:
+            return None
+        if m.training and isinstance(m, _BatchNorm):
+            written |= {id(b) for b in m.buffers(recurse=False)}
+    tensors = [*([] if reads_only else [module.training, *module.parameters()]),
+               *(b for b in module.buffers() if id(b) not in written)]
+    return tuple((t, t._version) if isinstance(t, Tensor) else t for t in tensors)
+
+
+def _same_key(a, b) -> bool:
+    """Keys of _generated: tensors compared by identity (never by value), the rest by equality."""
+    if isinstance(a, tuple):
+        return isinstance(b, tuple) and len(a) == len(b) and all(_same_key(x, y) for x, y in zip(a, b))
+    if isinstance(a, Tensor) or isinstance(b, Tensor):
+        return a is b
+    return a == b
+
+
+def _batch_norm_in_float32(module: nn.Module, args: tuple):
+    """Under float16 autocast, batch norm takes its input in float32 (as NVIDIA Apex's O2 keeps
+    batch norm in float32): its second derivative, which a gradient penalty on D and consensus,
+    SGA and CGD take, overflows float16 at any loss scale. The next conv or linear casts back."""
+    x = args[0] if args else None
+    if isinstance(x, Tensor) and x.dtype == torch.float16 and torch.is_autocast_enabled(x.device.type):
+        return (x.float(), *args[1:])
+    return None
+
+
+def _loss_scaler(precision: str, loss_scaling: dict | None):
+    """The LossScaler of a float16 game (gandyn/optim/loss_scaling.py), with the options of
+    `loss_scaling`; None for the other precisions, which take no such options."""
+    from gandyn.optim.loss_scaling import LossScaler
+    from gandyn.options import check_kwargs
+
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision: expected one of {PRECISIONS}, got {precision!r}")
+    if loss_scaling is not None and not isinstance(loss_scaling, dict):
+        raise ValueError(f"loss_scaling: expected a table of LossScaler options, got {loss_scaling!r}")
+    if precision != "float16":
+        if loss_scaling:
+            raise ValueError(f"loss_scaling: loss scaling is for precision = \"float16\", "
+                             f"this game's precision is {precision!r}")
+        return None
+    check_kwargs("loss_scaling", LossScaler.__init__, loss_scaling or {})
+    return LossScaler(**(loss_scaling or {}))
 
 
 class _RealSampler:

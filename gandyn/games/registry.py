@@ -43,17 +43,19 @@ def gan(data: str = "ring", data_args: dict | None = None, model: str = "mlp", m
         batch_size: int = 64, label_smoothing: float = 0.0, instance_noise: float = 0.0,
         instance_noise_anneal: int = 0, ema: float = 0.0, feature_matching: bool = False,
         replay_buffer: int = 0, replay_fraction: float = 0.5, eval_samples: int | None = None,
-        fid_weights: str | None = None, precision: str = "float32", device: str = "cpu",
-        sync_batchnorm: bool = False, seed: int = 0):
+        fid_weights: str | None = None, precision: str = "float32", loss_scaling: dict | None = None,
+        device: str = "cpu", sync_batchnorm: bool = False, seed: int = 0):
     """A GAN from its parts, by name: data of gandyn.data.DATASETS (with `data_args`), models
     of gandyn.nn.models.MODELS (`model_args` for both, `g_args` / `d_args` for one), a loss of
     gandyn.nn.losses, a penalty on D ("r1", "r2", "wgan-gp" with γ or λ = penalty_weight),
-    and the evaluation of gandyn.games.gan_eval. `precision = "bfloat16"` runs the losses
-    under bfloat16 autocast (parameters and the optimizer stay float32). Under torchrun
+    and the evaluation of gandyn.games.gan_eval. `precision = "bfloat16"` or `"float16"` runs
+    the losses under autocast (parameters and the optimizer stay float32); float16 with dynamic
+    loss scaling, whose GradScaler-named options `loss_scaling` takes (init_scale, growth_factor,
+    backoff_factor, growth_interval: gandyn/optim/loss_scaling.py). Under torchrun
     batch norm keeps per-rank statistics, or, with `sync_batchnorm = true`, those of the global
     batch (gandyn.nn.sync_batchnorm: the same run as one process)."""
     from gandyn.data import make_dataset
-    from gandyn.games.gan import GANGame
+    from gandyn.games.gan import GANGame, _loss_scaler
     from gandyn.games.gan_eval import GANEvaluator
     from gandyn.nn.models import make_models
 
@@ -61,8 +63,7 @@ def gan(data: str = "ring", data_args: dict | None = None, model: str = "mlp", m
                         ("d_args", d_args)):
         if table is not None and not isinstance(table, dict):
             raise ValueError(f"{name}: expected a table, got {table!r}")
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision: expected one of {PRECISIONS}, got {precision!r}")
+    _loss_scaler(precision, loss_scaling)  # refuses bad precision options before anything is built
     try:
         dev = torch.device(device)
     except RuntimeError as e:
@@ -77,37 +78,22 @@ def gan(data: str = "ring", data_args: dict | None = None, model: str = "mlp", m
     if sync_batchnorm:
         from gandyn.nn.sync_batchnorm import convert_sync_batchnorm
         G, D = convert_sync_batchnorm(G), convert_sync_batchnorm(D)
-    game_cls = GANGame if precision == "float32" else _autocast_game(precision)
-    game = game_cls(G.to(dev), D.to(dev), source, loss=loss, batch_size=batch_size, penalty=penalty,
-                    penalty_weight=penalty_weight, penalty_every=penalty_every,
-                    label_smoothing=label_smoothing, instance_noise=instance_noise,
-                    instance_noise_anneal=instance_noise_anneal, ema=ema,
-                    feature_matching=feature_matching, replay_buffer=replay_buffer,
-                    replay_fraction=replay_fraction, seed=seed)
+    game = GANGame(G.to(dev), D.to(dev), source, loss=loss, batch_size=batch_size, penalty=penalty,
+                   penalty_weight=penalty_weight, penalty_every=penalty_every,
+                   label_smoothing=label_smoothing, instance_noise=instance_noise,
+                   instance_noise_anneal=instance_noise_anneal, ema=ema,
+                   feature_matching=feature_matching, replay_buffer=replay_buffer,
+                   replay_fraction=replay_fraction, precision=precision, loss_scaling=loss_scaling,
+                   seed=seed)
     game.evaluator = GANEvaluator(source, num_samples=eval_samples, seed=seed, fid_weights=fid_weights,
                                   device=dev)
     return game
-
-
-PRECISIONS = ("float32", "bfloat16")
 
 
 def _conditional(model: str) -> bool:
     from gandyn.nn.models import MODELS
     b = MODELS.get(model)
     return bool(getattr(b, "conditional", False)) or model.startswith(("cgan", "sngan-projection"))
-
-
-def _autocast_game(precision: str):
-    from gandyn.games.gan import GANGame
-
-    class AutocastGANGame(GANGame):
-        def losses(self):
-            with torch.autocast(self.device.type, dtype=torch.bfloat16):
-                lg, ld = super().losses()
-            return [lg.float(), ld.float()]
-
-    return AutocastGANGame
 
 
 GAMES: dict[str, Callable[..., Game]] = {"bilinear": bilinear, "quadratic": quadratic, "dirac": DiracGAN,

@@ -8,7 +8,9 @@ first — for a GAN (0 = G, 1 = D) most code steps D first: order=(1, 0).
 `player_steps` (default one each) gives each player k consecutive steps per step of
 the optimizer — WGAN's n_critic: player_steps=(1, 5); when the closure is a Game,
 each step after a player's first draws a fresh minibatch (`resample()`), as in the
-critic loop of WGAN. The returned losses are those of the first evaluation.
+critic loop of WGAN. The returned losses are those of the first evaluation; the later
+evaluations ask the game for player i's loss alone (Game.player_losses), so that a GAN's
+D-first step costs what PyTorch's DCGAN example does: G's forward once, D(real) once.
 """
 from __future__ import annotations
 
@@ -37,7 +39,10 @@ class AltGD(GameOptimizer):
             for r in range(self.player_steps[i]):
                 if r and isinstance(closure, Game) and not self.differentiable:
                     closure.resample()
-                losses, v = self.field(closure, players=[i])
+                # after the first evaluation only player i's loss is needed: a GAN's G step then
+                # reuses G(z) from D's and skips D(real) (GANGame.player_losses); not when the step
+                # is differentiated, where each evaluation must see fresh aliases of the parameters
+                losses, v = self.field(closure, players=[i], partial=start is not None and not self.differentiable)
                 start = losses if start is None else start
                 for k in self.groups_of(i):
                     self.descend(k, v[k])

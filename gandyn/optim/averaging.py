@@ -44,6 +44,8 @@ class Averaged(GameOptimizerWrapper):
 
     def step(self, closure):  # type: ignore[override]
         losses = self.inner.step(closure)
+        if self.inner.step_skipped:  # a float16 overflow: no step was taken, none is averaged
+            return losses
         self.steps += 1
         if self.steps > self.start:
             self._update()

@@ -52,6 +52,7 @@ from torch.optim import Optimizer
 from gandyn import distributed
 from gandyn import options as _options
 from gandyn.games.base import Game, vector_field
+from gandyn.optim import loss_scaling
 from gandyn.optim.constraints import check_constraint, project
 
 BASES = ("sgd", "adam")
@@ -116,10 +117,12 @@ def grad_or_zeros(outputs: Sequence[Tensor], inputs: Sequence[Tensor],
     if not pairs:
         return [torch.zeros_like(x) for x in inputs]
     with torch.enable_grad():  # (mean_grads builds its graph too: the step runs under no_grad)
-        gs = torch.autograd.grad([o for o, _ in pairs], list(inputs), [g for _, g in pairs],
+        # float16 games: the product's backward runs scaled too, Jᵀ(S·u)/S (gandyn/optim/loss_scaling.py)
+        gs = torch.autograd.grad([o for o, _ in pairs], list(inputs), loss_scaling.scaled([g for _, g in pairs]),
                                  retain_graph=True, create_graph=create_graph, allow_unused=True)
         # Under torchrun: the product of the mean field (every rank's, averaged; see gandyn.distributed).
-        return distributed.mean_grads([torch.zeros_like(x) if g is None else g for x, g in zip(inputs, gs)])
+        return loss_scaling.unscaled(distributed.mean_grads(
+            [torch.zeros_like(x) if g is None else g for x, g in zip(inputs, gs)]))
 
 
 def _as_groups(players) -> list[dict]:
@@ -177,6 +180,8 @@ class GameOptimizer(Optimizer):
         self.grad_evals = 0
         self.hvp_evals = 0
         self.loss_evals = 0
+        self.step_skipped = False  # whether the last step was skipped for an overflow (float16)
+        self._first_losses = None  # the losses of the running step's first closure call
 
     # ---------------------------------------------------------------- options
     @classmethod
@@ -272,12 +277,17 @@ class GameOptimizer(Optimizer):
     def player_values(self, i: int) -> list[Tensor]:
         return [v for k in self.groups_of(i) for v in self.values(k)]
 
-    def _call(self, closure) -> list[Tensor]:
+    def _call(self, closure, players: Sequence[int] | None = None) -> list[Tensor]:
+        """The closure's losses; with `players`, a Game may leave the others' out (None) and
+        skip work they alone need (Game.player_losses)."""
         with torch.enable_grad():
-            losses = list(closure())
+            losses = list(closure() if players is None or not isinstance(closure, Game)
+                          else closure.player_losses(players))
         if len(losses) != self.num_players:
             raise ValueError(f"closure: expected one loss per player ({self.num_players}), "
                              f"got {len(losses)}")
+        if self._first_losses is None and loss_scaling.current_scale() is not None:
+            self._first_losses = losses  # what a skipped step returns (float16 loss scaling)
         return losses
 
     def losses_only(self, closure) -> list[Tensor]:
@@ -285,24 +295,28 @@ class GameOptimizer(Optimizer):
         self.loss_evals += 1
         return self._call(closure)
 
-    def field(self, closure, *, create_graph: bool = False, players: Sequence[int] | None = None):
-        """(losses, v): v[k] is the field on group k (None for groups of players not asked for)."""
+    def field(self, closure, *, create_graph: bool = False, players: Sequence[int] | None = None,
+              partial: bool = False):
+        """(losses, v): v[k] is the field on group k (None for groups of players not asked for).
+        `partial`: only the losses of `players` are needed (the others may come back None)."""
         if self.differentiable:
             # Fresh aliases: ∂L_i/∂θ_i must be the partial derivative at this point. A value
             # computed earlier in the step from θ_j (AltGD's x' = x − ηAy) must not route
             # the derivative with respect to θ_j through itself.
             for k in range(len(self.param_groups)):
                 self._diff.rebind(self.param_groups[k]["params"], [t.view_as(t) for t in self.values(k)])
-        losses = self._call(closure)
+        losses = self._call(closure, players if partial else None)
         players = range(self.num_players) if players is None else players
         vals = [self.player_values(i) for i in players]
         with torch.enable_grad():
-            fs = vector_field([losses[i] for i in players], vals,
+            # float16 games: the field of S·L, unscaled (gandyn/optim/loss_scaling.py)
+            fs = vector_field(loss_scaling.scaled([losses[i] for i in players]), vals,
                               create_graph=create_graph or self.differentiable)
-            if distributed.active():  # the mean over ranks of their shards' fields
-                flat = distributed.mean_grads([g for f in fs for g in f])
+            self.grad_evals += 1  # (counted before an overflow skips the step: the work was done)
+            if distributed.active() or loss_scaling.current_scale() is not None:
+                # under torchrun the mean over ranks of their shards' fields; float16: unscaled
+                flat = loss_scaling.unscaled(distributed.mean_grads([g for f in fs for g in f]))
                 fs = [flat[sum(map(len, fs[:j])):sum(map(len, fs[:j + 1]))] for j in range(len(fs))]
-        self.grad_evals += 1
         v: list = [None] * len(self.param_groups)
         for i, f in zip(players, fs):
             at = 0
@@ -322,8 +336,8 @@ class GameOptimizer(Optimizer):
         flat_v = [t for k in ks for t in v[k]]
         values = [p for k in ks for p in self.values(k)]
         outs = flat_v if self.differentiable else [t.detach() for t in flat_v]
-        jtv = grad_or_zeros(flat_v, values, outs, create_graph=self.differentiable)
         self.hvp_evals += 1
+        jtv = grad_or_zeros(flat_v, values, outs, create_graph=self.differentiable)
         vs, hs, at = [], [], 0
         for g in self.param_groups:
             n = len(g["params"])
@@ -550,14 +564,22 @@ class GameOptimizer(Optimizer):
         game = closure if isinstance(closure, Game) and self._diff is None else None
         if game is not None:
             game.resample()
+        # float16 games carry a loss scaler (gandyn/optim/loss_scaling.py); an overflow in any
+        # evaluation of the step skips all of it, from the state held here
+        scaler = getattr(closure, "loss_scaler", None) if self._diff is None else None
+        held = self._hold() if scaler is not None else None
+        self._first_losses, self.step_skipped = None, False
         try:
             if self._diff is None:
-                with torch.no_grad():
+                with torch.no_grad(), loss_scaling.scaling(scaler):
                     losses = self._step(closure)
                     self.project()
             else:
                 losses = self._step(closure)
                 self.project()
+        except loss_scaling.Overflow:
+            self._put_back(held)
+            losses, self.step_skipped = self._first_losses, True
         except RuntimeError as e:
             if "does not support" in str(e) and "order" in str(e):
                 raise ValueError(
@@ -567,9 +589,55 @@ class GameOptimizer(Optimizer):
                     "without batch norm (spectral norm, layer norm), no penalty, or an optimizer that "
                     "does not differentiate the field (simgd, altgd, extragradient, optimistic)") from None
             raise
-        if game is not None and not getattr(self, "_wrapped", False):
+        finally:
+            self._first_losses = None  # (holds the graph of the step's first evaluation)
+        if scaler is not None:
+            scaler.update(self.step_skipped)
+        if game is not None and not getattr(self, "_wrapped", False) and not self.step_skipped:
             game.after_step()
         return distributed.mean([l.detach() for l in losses])  # under torchrun: the global batch's
+
+    def _hold(self) -> dict:
+        """Copies of the parameters and of every optimizer state entry (moments, past steps,
+        step counts), for `_put_back` to undo a skipped step: {id(p): {key: copy}}, with the
+        parameter under the key None. The tensors go into buffers reused from step to step."""
+        old = getattr(self, "_held", {})
+        held = {}
+        for g in self.param_groups:
+            for p in g["params"]:
+                bufs, copies = old.get(id(p), {}), {}
+                for key, value in [(None, p.detach()), *self.state.get(p, {}).items()]:
+                    buf = bufs.get(key)
+                    if not isinstance(value, Tensor):
+                        copies[key] = deepcopy(value)
+                    elif isinstance(buf, Tensor) and (buf.shape, buf.dtype, buf.device) == \
+                            (value.shape, value.dtype, value.device):
+                        copies[key] = buf.copy_(value)
+                    else:
+                        copies[key] = value.detach().clone()
+                held[id(p)] = copies
+        self._held = held
+        return held
+
+    def _put_back(self, held: dict) -> None:
+        """Parameters and optimizer state as `_hold` copied them (entries the step created removed)."""
+        for g in self.param_groups:
+            for p in g["params"]:
+                copies = held[id(p)]
+                p.detach().copy_(copies[None])
+                saved = {k: v for k, v in copies.items() if k is not None}
+                state = self.state.get(p)
+                if state is None or not saved:
+                    self.state.pop(p, None)
+                    continue
+                for key in [k for k in state if k not in saved]:
+                    del state[key]
+                for key, value in saved.items():
+                    now = state.get(key)
+                    if isinstance(value, Tensor) and isinstance(now, Tensor) and now.shape == value.shape:
+                        now.copy_(value)
+                    else:
+                        state[key] = value.clone() if isinstance(value, Tensor) else deepcopy(value)
 
     # ----------------------------------------------------------- state dict
     def state_dict(self) -> dict:

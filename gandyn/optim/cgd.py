@@ -92,10 +92,10 @@ class CGD(GameOptimizer):
         scalar = not isinstance(eta_a[0], torch.Tensor)
         sqrt_a = [e ** 0.5 for e in eta_a] if scalar else torch._foreach_sqrt(eta_a)
         if not self.zero_sum:  # cross gradients ∇_b L_a and ∇_a L_b
+            self.grad_evals += 1
             with torch.enable_grad():
                 cross_ab = grad_or_zeros([losses[a]], xb, [torch.ones_like(losses[a])], create_graph=True)
                 cross_ba = grad_or_zeros([losses[b]], xa, [torch.ones_like(losses[b])], create_graph=True)
-            self.grad_evals += 1
 
         def hvp(outputs, inputs, w):
             self.hvp_evals += 1

@@ -63,6 +63,8 @@ class LookaheadMinmax(GameOptimizerWrapper):
                 for p in params:
                     self.state[p]["slow"] = p.detach().clone()
         losses = self.inner.step(closure)
+        if self.inner.step_skipped:  # a float16 overflow: no step was taken, none is counted
+            return losses
         self.inner_steps += 1
         if self.inner_steps == self.next_sync:
             with torch.no_grad():

@@ -39,11 +39,11 @@ class SGA(GameOptimizer):
         diff = self.differentiable
         # u stands for v in u ↦ Jᵀu; it must be a graph leaf (or v itself when differentiating).
         u = flat_v if diff else [t.detach().requires_grad_(True) for t in flat_v]
+        self.hvp_evals += 2
         with torch.enable_grad():
             jtu = grad_or_zeros(flat_v, values, u, create_graph=True)
             jv = grad_or_zeros(jtu, u, flat_v if diff else [t.detach() for t in flat_v],
                                create_graph=diff)
-        self.hvp_evals += 2
         if not diff:
             flat_v = [t.detach() for t in flat_v]
             jtu = [t.detach() for t in jtu]

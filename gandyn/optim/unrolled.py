@@ -22,6 +22,7 @@ from __future__ import annotations
 import torch
 
 from gandyn.games.base import Game
+from gandyn.optim import loss_scaling
 from gandyn.optim.base import GameOptimizer, check_positive, grad_or_zeros
 
 
@@ -67,15 +68,18 @@ class Unrolled(GameOptimizer):
                     phi = [t if t.requires_grad else t.requires_grad_(True) for t in phi]
                     binder.rebind(d_params, phi)
                     loss_d = self._call(closure)[u]
-                    grads = torch.autograd.grad(loss_d, phi, create_graph=True, allow_unused=True)
-                    phi = [t - eta * (torch.zeros_like(t) if gr is None else gr) for t, gr in zip(phi, grads)]
                     self.grad_evals += 1
                     self.hvp_evals += 1
+                    grads = torch.autograd.grad(loss_scaling.scaled([loss_d])[0], phi, create_graph=True,
+                                                allow_unused=True)
+                    grads = loss_scaling.unscaled(  # float16 games: D's scaled gradient, unscaled
+                        [torch.zeros_like(t) if gr is None else gr for t, gr in zip(phi, grads)])
+                    phi = [t - eta * gr for t, gr in zip(phi, grads)]
                 binder.rebind(d_params, phi)
                 loss_g = self._call(closure)[g]
+                self.grad_evals += 1
                 g_unrolled = grad_or_zeros([loss_g], g_params, [torch.ones_like(loss_g)],
                                            create_graph=self.differentiable)
-                self.grad_evals += 1
         finally:
             binder.rebind(d_params, d_params)
         at = 0

@@ -61,5 +61,10 @@ class GameOptimizerWrapper(Optimizer):
         return self.inner.loss_evals
 
     @property
+    def step_skipped(self) -> bool:
+        """Whether the last step was skipped (a float16 overflow; gandyn/optim/loss_scaling.py)."""
+        return self.inner.step_skipped
+
+    @property
     def num_players(self) -> int:
         return self.inner.num_players

@@ -45,6 +45,9 @@ def label(key: str) -> str:
 
 def config(data: str, key: str, steps: int, eval_every: int, seed: int = 0) -> dict:
     name, extra = OPTIMIZERS[key]
+    if steps % COLUMNS or (steps // COLUMNS) % eval_every:
+        raise ValueError(f"steps, eval_every: the {COLUMNS} panels' steps (multiples of steps / {COLUMNS}) must be "
+                         f"evaluated; got steps = {steps}, eval_every = {eval_every}")
     return {**BASE, "optimizer": name, "steps": steps, "seed": seed, "eval_every": eval_every,
             "checkpoint_every": steps // COLUMNS,
             "game_args": {**BASE["game_args"], "data": data},

@@ -109,13 +109,19 @@ def test_stability_figure_script_runs_fast_and_writes_pdf(tmp_path):
 
 # ---- figure 3: Dirac-GAN ------------------------------------------------------------------------
 
-def _fig_dirac():
+def _experiment(name: str):
+    """The module experiments/NAME.py."""
+    import importlib
+
     sys.path.insert(0, str(REPO / "experiments"))
     try:
-        import fig_dirac
+        return importlib.import_module(name)
     finally:
         sys.path.pop(0)
-    return fig_dirac
+
+
+def _fig_dirac():
+    return _experiment("fig_dirac")
 
 
 def test_dirac_gan_converges_as_in_the_paper(tmp_path):
@@ -232,15 +238,6 @@ def test_one_style_per_optimizer():
 
 # ---- figure 5: mixtures of Gaussians over training ----------------------------------------------
 
-def _fig_mixtures():
-    sys.path.insert(0, str(REPO / "experiments"))
-    try:
-        import fig_mixtures
-    finally:
-        sys.path.pop(0)
-    return fig_mixtures
-
-
 def _mean_modes(fig, run_dir, warm_up: int) -> float:
     return float(np.mean([r["modes_covered"] for r in fig.evaluations(run_dir) if r["step"] >= warm_up]))
 
@@ -249,7 +246,7 @@ def _mean_modes(fig, run_dir, warm_up: int) -> float:
 def mixture_ring_runs(tmp_path_factory):
     import torch
 
-    fig = _fig_mixtures()
+    fig = _experiment("fig_mixtures")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # small MLPs: a second thread only stalls on the busy 2-core machine
     try:

@@ -401,7 +401,8 @@ class GANGame(Game):
     @torch.no_grad()
     def _push_replay(self) -> None:
         """The step's fakes (at G's new parameters) into the buffer: appended while it fills,
-        then each written over a uniformly drawn entry."""
+        then written over uniformly drawn distinct entries (distinct: a write to a repeated
+        index keeps whichever value the kernel writes last, which makes a run irreproducible)."""
         fake = self.generate(self.z, self.y_fake).detach()
         if self.replay is None:
             self.replay = fake.new_zeros((self.replay_capacity, *fake.shape[1:]))
@@ -409,8 +410,8 @@ class GANGame(Game):
         self.replay[self.replay_count:self.replay_count + n] = fake[:n]
         self.replay_count += n
         if n < len(fake):
-            pos = torch.randint(self.replay_capacity, (len(fake) - n,), generator=self.generator)
-            self.replay[pos.to(self.device)] = fake[n:]
+            pos = torch.randperm(self.replay_capacity, generator=self.generator)[:len(fake) - n]
+            self.replay[pos.to(self.device)] = fake[n:n + len(pos)]
 
     def evaluate(self, out_dir=None, step: int = 0) -> dict:
         """The evaluator's sample-quality metrics (and sample picture); {} without one."""

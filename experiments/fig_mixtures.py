@@ -36,7 +36,7 @@ OPTIMIZERS = {
     "extra-adam": ("extragradient", {}),
     "unrolled": ("unrolled", {"unroll_steps": 5, "unroll_base": "adam"}),
 }
-LABELS = {"adam": "SimGD-Adam", "consensus-adam": "Consensus-Adam (γ = 1)", "unrolled": "unrolled GAN (5 steps)"}
+LABELS = {"adam": "SimGD-Adam", "consensus-adam": "Consensus-Adam (γ = 1)", "unrolled": "unrolled GAN (5 Adam steps)"}
 DATASETS = {"ring": (1.5, [-1, 0, 1]), "grid": (5.5, [-4, -2, 0, 2, 4])}   # data -> panels' half-width, ticks
 COLUMNS = 5                             # checkpoints drawn per run, equally spaced
 
@@ -106,13 +106,18 @@ def draw(entry: dict, samples, data: str, out: Path, fmt: str) -> Path:
     grid = fig.add_gridspec(len(keys) + 1, len(shown), height_ratios=[1] * len(keys) + [1.25])
     for i, key in enumerate(keys):
         color = STYLES[key][1]
+        logged = {r["step"]: r for r in entry["runs"][key]["evaluations"]}
         for j, step in enumerate(shown):
             ax = fig.add_subplot(grid[i, j])
             x = samples[f"{data}/{key}/{step}"]
-            ax.scatter(x[:, 0], x[:, 1], s=1.0, color=color, alpha=0.35, lw=0, rasterized=True)
-            ax.scatter(modes[:, 0], modes[:, 1], marker="+", s=22, color="k", lw=0.8)
+            # samples over the modes' markers: a G collapsed onto one mode must not hide under its +
+            ax.scatter(modes[:, 0], modes[:, 1], marker="+", s=22, color="k", lw=0.8, zorder=1)
+            ax.scatter(x[:, 0], x[:, 1], s=1.0, color=color, alpha=0.35, lw=0, rasterized=True, zorder=2)
             ax.set_xlim(-lim, lim)
             ax.set_ylim(-lim, lim)
+            # the count, since a G collapsed onto a single mode is a dot hard to see
+            ax.text(0.03, 0.97, f"{logged[step]['modes_covered']}/{len(modes)}", transform=ax.transAxes,
+                    ha="left", va="top", fontsize=6.5, bbox={"fc": "w", "ec": "none", "alpha": 0.8, "pad": 1})
             ax.set_aspect("equal")
             ax.set_xticks(ticks)
             ax.set_yticks(ticks)
@@ -138,7 +143,8 @@ def draw(entry: dict, samples, data: str, out: Path, fmt: str) -> Path:
     ax.grid(True, alpha=0.3)
     legend_outside(ax, fontsize=8)
     name = {"ring": "8 Gaussians on a ring", "grid": "25 Gaussians on a grid"}[data]
-    fig.suptitle(f"{name}: G's samples over training (2,500 fixed latents; + true modes)", fontsize=10)
+    fig.suptitle(f"{name}: G's samples over training (2,500 fixed latents; + true modes; "
+                 "corner: modes covered)", fontsize=10)
     return save_figure(fig, out / f"mixtures_{data}.png", fmt, rect=(0, 0, 1, 0.98))
 
 

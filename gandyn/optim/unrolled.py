@@ -133,11 +133,11 @@ class _AdamCopy:
             if not ps:
                 continue
             m, v, vmax = (opt.get_state(k, key) for key in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"))
+            t = 0 if m is None else int(opt.state[ps[0]]["step"])
             if m is None:  # before D's first step: zero moments at step 0, as Adam starts
                 m, v = [torch.zeros_like(p) for p in ps], [torch.zeros_like(p) for p in ps]
             if g["amsgrad"] and vmax is None:
                 vmax = [torch.zeros_like(p) for p in ps]
-            t = int(opt.state[ps[0]].get("step", 0)) if opt.get_state(k, "exp_avg") is not None else 0
             lr = opt.unroll_lr if opt.unroll_lr is not None else g["lr"]
             for i in range(len(ps)):
                 self.hyper.append((lr, *g["betas"], g["eps"], g["weight_decay"]))

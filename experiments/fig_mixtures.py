@@ -4,12 +4,14 @@
 On the 8-Gaussian ring (radius 1, σ = 0.01) and the 25-Gaussian grid ({−4, …, 4}², σ = 0.05),
 one shared setting per dataset: MLP G and D (3 hidden layers of 128 units), non-saturating
 loss, batch 128, lr 1e-3, Adam β = (0.5, 0.999), for SimGD-Adam, Consensus-Adam (γ = 1),
-Extra-Adam and the unrolled GAN (5 unrolled D steps, on an Adam base). Rows: optimizers;
+Extra-Adam and the unrolled GAN (5 unrolled steps of D's own Adam update, from copies of its
+moments, as Metz et al.'s reference code unrolls; unroll_base = "adam"). Rows: optimizers;
 columns: G's samples at checkpoints (the evaluator's 2,500 fixed latents, so each panel is
 exactly the sample set that the modes-covered curve counts at that step), true modes as +;
 bottom: PacGAN's modes covered (2,500 samples, within 3σ) against steps. Writes the runs
 and RUNS/results.json (every evaluation's modes covered, high-quality fraction and reverse
-KL; the panels' samples in RUNS/samples.npz), from which `--redraw` draws the figures again.
+KL; the panels' samples in RUNS/samples.npz), from which `--redraw` draws the figures again;
+`--only KEY ...` runs those optimizers again and keeps the others' results from RUNS.
 """
 from __future__ import annotations
 
@@ -32,9 +34,9 @@ OPTIMIZERS = {
     "adam": ("simgd", {}),
     "consensus-adam": ("consensus", {"gamma": 1.0}),
     "extra-adam": ("extragradient", {}),
-    "unrolled": ("unrolled", {"unroll_steps": 5, "unroll_lr": 0.01}),
+    "unrolled": ("unrolled", {"unroll_steps": 5, "unroll_base": "adam"}),
 }
-LABELS = {"adam": "SimGD-Adam", "consensus-adam": "Consensus-Adam (γ = 1)", "unrolled": "unrolled GAN (5 steps)"}
+LABELS = {"adam": "SimGD-Adam", "consensus-adam": "Consensus-Adam (γ = 1)", "unrolled": "unrolled GAN (5 Adam steps)"}
 DATASETS = {"ring": (1.5, [-1, 0, 1]), "grid": (5.5, [-4, -2, 0, 2, 4])}   # data -> panels' half-width, ticks
 COLUMNS = 5                             # checkpoints drawn per run, equally spaced
 
@@ -104,13 +106,18 @@ def draw(entry: dict, samples, data: str, out: Path, fmt: str) -> Path:
     grid = fig.add_gridspec(len(keys) + 1, len(shown), height_ratios=[1] * len(keys) + [1.25])
     for i, key in enumerate(keys):
         color = STYLES[key][1]
+        logged = {r["step"]: r for r in entry["runs"][key]["evaluations"]}
         for j, step in enumerate(shown):
             ax = fig.add_subplot(grid[i, j])
             x = samples[f"{data}/{key}/{step}"]
-            ax.scatter(x[:, 0], x[:, 1], s=1.0, color=color, alpha=0.35, lw=0, rasterized=True)
-            ax.scatter(modes[:, 0], modes[:, 1], marker="+", s=22, color="k", lw=0.8)
+            # samples over the modes' markers: a G collapsed onto one mode must not hide under its +
+            ax.scatter(modes[:, 0], modes[:, 1], marker="+", s=22, color="k", lw=0.8, zorder=1)
+            ax.scatter(x[:, 0], x[:, 1], s=1.0, color=color, alpha=0.35, lw=0, rasterized=True, zorder=2)
             ax.set_xlim(-lim, lim)
             ax.set_ylim(-lim, lim)
+            # the count, since a G collapsed onto a single mode is a dot hard to see
+            ax.text(0.03, 0.97, f"{logged[step]['modes_covered']}/{len(modes)}", transform=ax.transAxes,
+                    ha="left", va="top", fontsize=6.5, bbox={"fc": "w", "ec": "none", "alpha": 0.8, "pad": 1})
             ax.set_aspect("equal")
             ax.set_xticks(ticks)
             ax.set_yticks(ticks)
@@ -136,16 +143,36 @@ def draw(entry: dict, samples, data: str, out: Path, fmt: str) -> Path:
     ax.grid(True, alpha=0.3)
     legend_outside(ax, fontsize=8)
     name = {"ring": "8 Gaussians on a ring", "grid": "25 Gaussians on a grid"}[data]
-    fig.suptitle(f"{name}: G's samples over training (2,500 fixed latents; + true modes)", fontsize=10)
+    fig.suptitle(f"{name}: G's samples over training (2,500 fixed latents; + true modes; "
+                 "corner: modes covered)", fontsize=10)
     return save_figure(fig, out / f"mixtures_{data}.png", fmt, rect=(0, 0, 1, 0.98))
 
 
-def main(runs: Path, figures: Path, fast: bool, fmt: str, redraw: bool) -> None:
+def _saved(runs: Path, steps: int, eval_every: int) -> tuple[dict, dict]:
+    """RUNS/results.json and samples.npz of an earlier run of this script at the same length."""
+    if not (runs / "results.json").exists() or not (runs / "samples.npz").exists():
+        raise SystemExit(f"--only: reuses the other runs from {runs}/results.json and samples.npz, "
+                         "which do not exist; run the script without --only first")
+    results = json.loads((runs / "results.json").read_text())
+    if (results["steps"], results["eval_every"]) != (steps, eval_every):
+        raise SystemExit(f"--only: {runs}/results.json holds {results['steps']} steps evaluated every "
+                         f"{results['eval_every']}, not {steps} and {eval_every} (--fast or not, as it was run)")
+    return results, dict(np.load(runs / "samples.npz"))
+
+
+def main(runs: Path, figures: Path, fast: bool, fmt: str, redraw: bool, only: tuple[str, ...] = ()) -> None:
     steps, eval_every = (250, 25) if fast else (3000, 100)
     if not redraw:
-        results, samples = {"steps": steps, "eval_every": eval_every, "base": BASE}, {}
+        if only:  # run these optimizers again; every other run's results are kept from RUNS
+            results, samples = _saved(runs, steps, eval_every)
+        else:
+            results, samples = {"steps": steps, "eval_every": eval_every, "base": BASE}, {}
         for data in DATASETS:
-            results[data], s = collect(run_all(runs, data, steps, eval_every), data, steps)
+            entry, s = collect(run_all(runs, data, steps, eval_every, keys=only or tuple(OPTIMIZERS)), data, steps)
+            if only:
+                results[data]["runs"].update(entry["runs"])
+            else:
+                results[data] = entry
             samples.update(s)
         runs.mkdir(parents=True, exist_ok=True)
         (runs / "results.json").write_text(json.dumps(results, indent=1))
@@ -160,5 +187,7 @@ if __name__ == "__main__":
     torch.set_num_threads(1)  # small MLPs: more threads only add overhead
     p = figure_parser(__doc__, runs="runs/fig_mixtures")
     p.add_argument("--redraw", action="store_true", help="draw from RUNS/results.json and samples.npz only")
+    p.add_argument("--only", nargs="+", choices=list(OPTIMIZERS), default=(), metavar="KEY",
+                   help=f"run only these of {list(OPTIMIZERS)} again, keeping the others' results from RUNS")
     a = p.parse_args()
-    main(Path(a.runs), Path(a.figures), a.fast, a.format, a.redraw)
+    main(Path(a.runs), Path(a.figures), a.fast, a.format, a.redraw, tuple(a.only))

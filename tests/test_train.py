@@ -112,6 +112,8 @@ def test_cli_default_directories_tell_configs_apart(tmp_path, monkeypatch):
     ("hgd", {}, {}),
     ("acgd", {"zero_sum": True}, {}),
     ("unrolled", {"unroll_steps": 2, "base": "adam"}, {"y": {"weight_decay": 0.01}}),
+    ("unrolled", {"unroll_steps": 2, "base": "adam", "unroll_base": "adam", "amsgrad": True},
+     {"y": {"weight_decay": 0.01}}),
     ("extragradient-past", {"base": "adam", "past": "gradient", "amsgrad": True}, {}),
     ("extragradient", {"extrapolation_steps": 2}, {"y": {"constraint": {"ball": 0.5}}}),
 ])

@@ -3,19 +3,36 @@ through k unrolled steps of the discriminator, which D itself never takes.
 
 With G's parameters θ, D's φ (player `unrolled_player`, by default 1) and D's loss L_D:
 
-    φ⁰ = φ,   φʲ⁺¹ = φʲ − η_u ∇_φ L_D(θ, φʲ)      (j < k, kept differentiable in θ)
+    φ⁰ = φ,   φʲ⁺¹ = φʲ − η_u · s_j(∇_φ L_D(θ, φʲ))   (j < k, kept differentiable in θ)
     g_G = d/dθ L_G(θ, φᵏ(θ))                        (the surrogate gradient, Metz et al. eq. 7)
     θ ← θ − lr_G · base(g_G),   φ ← φ − lr_D · base(∇_φ L_D(θ, φ))
 
-D takes its ordinary step from the current point, on any base; the unrolled steps are
-plain gradient steps of size η_u = `unroll_lr` (default: D's lr), on the step's one
-minibatch, and are not projected onto D's constraint set (the real steps are). The losses at φʲ are evaluated by rebinding D's parameters inside the game
-(nn.Module parameters are swapped as torch.func.functional_call does, through
+D takes its ordinary step from the current point, on any base. The unrolled step s_j is
+chosen by `unroll_base`:
+
+  "sgd"  (the default): s_j(g) = g, a plain gradient step of size η_u = `unroll_lr`
+         (default: D's lr; one lr for all of D's groups).
+  "adam": D's own Adam update, as Metz et al.'s reference implementation unrolls D's
+         optimizer (graph_replace of its update ops): from copies of D's current moments
+         m, v and step count t (zeros and t = 0 before D's first step), each unrolled step
+         advances them, m ← β₁m + (1−β₁)d, v ← β₂v + (1−β₂)d² (AMSGrad: v̂ from the running
+         max), t ← t + 1, and moves φ ← φ − η_u · m̂/(√v̂ + eps), with d = g + λφ (D's coupled
+         weight decay) and each group's own lr (or `unroll_lr`), betas, eps. The moments
+         are differentiated through too (d² in v carries θ). D's real state is untouched.
+         Needs D on base="adam".
+
+Why "sgd" stays the default: a saved config or checkpoint without `unroll_base` must go
+on with the dynamics it was run with.
+
+The unrolled steps use the step's one minibatch and are not projected onto D's constraint
+set (the real steps are). The losses at φʲ are evaluated by rebinding D's parameters inside
+the game (nn.Module parameters are swapped as torch.func.functional_call does, through
 NamedMemberAccessor; tensor attributes are set), so the closure must be the Game itself.
 
 Counters per step: 1 + k + 1 gradient evaluations (the field, the k unrolled D
-gradients, G's gradient at φᵏ) and k HVPs (the backward through each unrolled gradient).
-On the bilinear game xᵀAy the surrogate gradient is Ay + 2kη_u AAᵀx.
+gradients, G's gradient at φᵏ) and k HVPs (the backward through each unrolled gradient),
+for either unroll_base. On the bilinear game xᵀAy with unroll_base="sgd" the surrogate
+gradient is Ay + 2kη_u AAᵀx.
 """
 from __future__ import annotations
 
@@ -26,19 +43,30 @@ from gandyn.optim import loss_scaling
 from gandyn.optim.base import GameOptimizer, check_positive, grad_or_zeros
 
 
+UNROLL_BASES = ("sgd", "adam")
+
+
 class Unrolled(GameOptimizer):
     def __init__(self, players, lr: float = 1e-2, base: str = "sgd", *, unroll_steps: int = 5,
-                 unroll_lr: float | None = None, unrolled_player: int = 1, **options):
+                 unroll_lr: float | None = None, unroll_base: str = "sgd", unrolled_player: int = 1,
+                 **options):
         if isinstance(unroll_steps, bool) or not isinstance(unroll_steps, int) or unroll_steps < 1:
             raise ValueError(f"unroll_steps: expected a positive int, got {unroll_steps!r}")
+        if not isinstance(unroll_base, str) or unroll_base not in UNROLL_BASES:
+            raise ValueError(f"unroll_base: expected one of {UNROLL_BASES}, got {unroll_base!r}")
         self.unroll_steps = unroll_steps
         self.unroll_lr = None if unroll_lr is None else check_positive("unroll_lr", unroll_lr)
+        self.unroll_base = unroll_base
         super().__init__(players, lr, base, **options)
         if self.num_players != 2:
             raise ValueError(f"players: the unrolled GAN is defined for 2 players, got {self.num_players}")
         if unrolled_player not in (0, 1) or isinstance(unrolled_player, bool):
             raise ValueError(f"unrolled_player: expected 0 or 1 (the discriminator's index), got {unrolled_player!r}")
         self.unrolled_player = unrolled_player
+        bases = sorted({self.param_groups[k]["base"] for k in self.groups_of(unrolled_player)})
+        if unroll_base == "adam" and bases != ["adam"]:
+            raise ValueError(f"unroll_base: 'adam' unrolls D's own Adam update, so D (player {unrolled_player}) "
+                             f"needs base='adam'; its groups have base {bases}")
 
     def _eta(self) -> float:
         if self.unroll_lr is not None:
@@ -59,7 +87,8 @@ class Unrolled(GameOptimizer):
         d_params = self.player_values(u)
         g_params = self.player_values(g)
         binder = _Rebinder(closure, d_params)
-        eta = self._eta()
+        adam = _AdamCopy(self, self.groups_of(u)) if self.unroll_base == "adam" else None
+        eta = None if adam else self._eta()
         try:
             with torch.enable_grad():
                 # In the differentiable mode (update maps) φ⁰ is D's graph-carrying point itself.
@@ -74,7 +103,7 @@ class Unrolled(GameOptimizer):
                                                 allow_unused=True)
                     grads = loss_scaling.unscaled(  # float16 games: D's scaled gradient, unscaled
                         [torch.zeros_like(t) if gr is None else gr for t, gr in zip(phi, grads)])
-                    phi = [t - eta * gr for t, gr in zip(phi, grads)]
+                    phi = adam.step(phi, grads) if adam else [t - eta * gr for t, gr in zip(phi, grads)]
                 binder.rebind(d_params, phi)
                 loss_g = self._call(closure)[g]
                 self.grad_evals += 1
@@ -90,3 +119,49 @@ class Unrolled(GameOptimizer):
         for k in range(len(self.param_groups)):
             self.descend(k, v[k])
         return losses
+
+
+class _AdamCopy:
+    """D's Adam update (base_step's arithmetic) on copies of D's moments and step count,
+    out of place so that it stays differentiable in θ; D's own state is never written."""
+
+    def __init__(self, opt: GameOptimizer, groups: list[int]):
+        self.hyper, self.m, self.v, self.vmax, self.t = [], [], [], [], []
+        own = (lambda x: x) if opt.differentiable else (lambda x: x.detach())  # update maps: the graph's
+        for k in groups:
+            g, ps = opt.param_groups[k], opt.param_groups[k]["params"]
+            if not ps:
+                continue
+            m, v, vmax = (opt.get_state(k, key) for key in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"))
+            t = 0 if m is None else int(opt.state[ps[0]]["step"])
+            if m is None:  # before D's first step: zero moments at step 0, as Adam starts
+                m, v = [torch.zeros_like(p) for p in ps], [torch.zeros_like(p) for p in ps]
+            if g["amsgrad"] and vmax is None:
+                vmax = [torch.zeros_like(p) for p in ps]
+            lr = opt.unroll_lr if opt.unroll_lr is not None else g["lr"]
+            for i in range(len(ps)):
+                self.hyper.append((lr, *g["betas"], g["eps"], g["weight_decay"]))
+                self.m.append(own(m[i]))
+                self.v.append(own(v[i]))
+                self.vmax.append(own(vmax[i]) if g["amsgrad"] else None)
+                self.t.append(t)
+
+    def step(self, phi: list[torch.Tensor], grads: list[torch.Tensor]) -> list[torch.Tensor]:
+        """φ − lr · m̂/(√v̂ + eps) per tensor, advancing the copied moments and step counts."""
+        out = []
+        for i, (p, gr) in enumerate(zip(phi, grads)):
+            lr, b1, b2, eps, wd = self.hyper[i]
+            d = gr + wd * p if wd else gr
+            self.m[i] = torch.lerp(self.m[i], d, 1 - b1)
+            self.v[i] = v = self.v[i] * b2 + (1 - b2) * d * d
+            if self.vmax[i] is not None:
+                self.vmax[i] = v = torch.maximum(self.vmax[i], v)
+            self.t[i] = t = self.t[i] + 1
+            v_hat = v / (1 - b2 ** t)
+            # √ at v̂ = 0 (a dead unit's exactly zero gradient) has an infinite derivative, and
+            # inf · 0 = NaN in the backward: take the root only where v̂ > 0 (0 there, derivative 0)
+            pos = v_hat > 0
+            root = torch.where(pos, torch.sqrt(torch.where(pos, v_hat, torch.ones_like(v_hat))),
+                               torch.zeros_like(v_hat))
+            out.append(p - lr * (self.m[i] / (1 - b1 ** t)) / (root + eps))
+        return out

@@ -3,6 +3,8 @@ bilinear games (every method, augmented states for the methods with memory) and 
 general quadratic game (where Jv ≠ −Jᵀv and CGD is general-sum)."""
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 import torch
@@ -13,7 +15,7 @@ from gandyn.diagnostics.update_map import update_jacobian, update_spectral_radiu
 from gandyn.games import Bilinear, Quadratic
 from gandyn.games.base import Game
 from gandyn.optim import (CGD, SGA, AltGD, Consensus, Extragradient, ExtragradientPast, Optimistic,
-                          SimGD)
+                          SimGD, Unrolled)
 
 TIGHT = dict(cg_rtol=1e-15, cg_atol=1e-300, cg_max_iter=200)
 
@@ -172,10 +174,13 @@ def test_gan_game_against_finite_differences():
     assert all(isinstance(p, nn.Parameter) for p in G.parameters())
 
 
-@pytest.mark.parametrize("cls", [SimGD, Optimistic, ExtragradientPast])
+@pytest.mark.parametrize("cls", [SimGD, Optimistic, ExtragradientPast,
+                                 functools.partial(Unrolled, unroll_steps=2, unroll_base="adam")],
+                         ids=["simgd", "optimistic", "extragradient-past", "unrolled-adam"])
 def test_adam_augmented_state_against_finite_differences(cls):
     """Base Adam: the state is (θ, [past_step], exp_avg, exp_avg_sq). Central differences
-    of real steps (the in-place, fused-kernel path) from perturbed copies of that state."""
+    of real steps (the in-place, fused-kernel path) from perturbed copies of that state
+    (the unrolled GAN unrolling D's Adam: G's step depends on D's moments too)."""
     game = Bilinear.random(2, seed=4)
     opt = cls(game.players, lr=0.05, base="adam", betas=(0.5, 0.9))
     for _ in range(3):

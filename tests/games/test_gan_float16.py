@@ -40,7 +40,9 @@ def _equal(a, b) -> bool:
 
 
 @pytest.mark.parametrize("name, options", [("simgd", {}), ("extragradient", {}), ("altgd", {"order": [1, 0]}),
-                                           ("unrolled", {"unroll_steps": 2}), ("consensus", {})])
+                                           ("unrolled", {"unroll_steps": 2}),
+                                           ("unrolled", {"unroll_steps": 2, "unroll_base": "adam"}),
+                                           ("consensus", {})])
 def test_huge_scale_skips_steps_bit_identically_and_halves(name, options):
     game = _game(ema=0.9, penalty="r1", loss_scaling={"init_scale": 2.0 ** 8})
     opt = OPTIMIZERS[name](game.players, lr=1e-3, base="adam", **options)

@@ -34,7 +34,7 @@ LABELS = {"adam": "SimGD-Adam"}
 # Jacobian–vector product of ½‖v‖², optimism reuses the last step's field.
 EVALS_PER_STEP = {"adam": 1, "extra-adam": 2, "optimistic-adam": 1, "consensus-adam": 2}
 # Budgets in field evaluations: the whole run, between two FIDs, and the FID's sample count.
-FULL = {"evals": 12_800, "eval_every": 800, "eval_samples": 2_000}
+FULL = {"evals": 9_600, "eval_every": 800, "eval_samples": 2_000}  # ~10 CPU-min: the figure set stays under 30
 FAST = {"evals": 256, "eval_every": 64, "eval_samples": 500}
 COLUMNS = (1 / 16, 1 / 8, 1 / 4, 1 / 2, 1)  # the grids' checkpoints, as fractions of the budget
 GRID_SIZE = 64  # fixed latents per cell (8 × 8)

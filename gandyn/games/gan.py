@@ -323,12 +323,16 @@ class GANGame(Game):
         if self.noise is not None:
             fake = fake + self.noise[1]
         if self.feature_matching:
-            real = self.real if self.noise is None else self.real + self.noise[0]
-            target = self.D.features(real).detach().mean(0)
-            return [(self.D.features(fake).mean(0) - target).pow(2).sum()]
+            return [self._feature_matching_loss(self.real if self.noise is None else self.real + self.noise[0], fake)]
         d_fake = self.discriminate(fake, self.y_fake)
         # D(real) enters L_D only (and the saturating L_G as a term constant in G): a constant stands in
         return [gan_losses(self.loss, d_fake.detach(), d_fake, label_smoothing=self.label_smoothing)[0]]
+
+    def _feature_matching_loss(self, real: Tensor, fake: Tensor) -> Tensor:
+        """‖mean f(fake) − mean f(real)‖² of D's features f (Salimans et al. 2016); the real
+        features are a target for G: constants (G's gradient is unchanged by it)."""
+        target = self.D.features(real).detach().mean(0)
+        return (self.D.features(fake).mean(0) - target).pow(2).sum()
 
     def _losses(self, reuse: bool = False) -> list[Tensor]:
         fake = self._generated(reuse)
@@ -348,9 +352,7 @@ class GANGame(Game):
             _, ld = gan_losses(self.loss, d_real, self.discriminate(mixed, self.y_fake),
                                label_smoothing=self.label_smoothing)
         if self.feature_matching:
-            # The real features are a target for G: constants (G's gradient is unchanged by it).
-            target = self.D.features(real).detach().mean(0)
-            lg = (self.D.features(fake).mean(0) - target).pow(2).sum()
+            lg = self._feature_matching_loss(real, fake)
         stats = {"d_real": d_real.detach().mean(), "d_fake": d_fake.detach().mean()}
         if self.d_regularizer is not None or self.penalty is not None:
             # The regularizer gets G's samples with their graph: it is a term of D's

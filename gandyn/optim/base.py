@@ -53,6 +53,7 @@ from gandyn import distributed
 from gandyn import options as _options
 from gandyn.games.base import Game, vector_field
 from gandyn.optim import loss_scaling
+from gandyn.optim.adam_step import adam_step
 from gandyn.optim.constraints import check_constraint, project
 
 BASES = ("sgd", "adam")
@@ -465,19 +466,14 @@ class GameOptimizer(Optimizer):
             torch._foreach_zero_(s)
             self._fused_adam(k, s, d, lr=-1.0)
             return s
-        b1, b2 = g["betas"]
         m, v, t = self._adam_state(k)
-        m = torch._foreach_lerp(m, d, 1 - b1)
-        v = torch._foreach_addcmul(torch._foreach_mul(v, b2), d, d, value=1 - b2)
+        vmax = self.get_state(k, "max_exp_avg_sq") if g["amsgrad"] else None
+        m, v, vmax, s = adam_step(m, v, vmax, d, t, g["betas"], g["eps"])  # √ guarded at v = 0
         self.set_state(k, "exp_avg", m)
         self.set_state(k, "exp_avg_sq", v)
-        if g["amsgrad"]:
-            v = torch._foreach_maximum(self.get_state(k, "max_exp_avg_sq"), v)
-            self.set_state(k, "max_exp_avg_sq", v)
-        # m̂/(√v̂ + eps) = (bc2/bc1) · m/(√v + eps·bc2): one pass fewer than dividing by each
-        bc1, bc2 = 1 - b1 ** t, math.sqrt(1 - b2 ** t)
-        denom = torch._foreach_add(torch._foreach_sqrt(v), g["eps"] * bc2)
-        return torch._foreach_mul(torch._foreach_div(m, denom), bc2 / bc1)
+        if vmax is not None:
+            self.set_state(k, "max_exp_avg_sq", vmax)
+        return s
 
     def _fused_adam(self, k: int, params: list[Tensor], d: list[Tensor], lr: float) -> None:
         """params ← params − lr · s with s group k's Adam step for direction d (advances its state).

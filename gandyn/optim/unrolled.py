@@ -36,10 +36,13 @@ gradient is Ay + 2kη_u AAᵀx.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 
 from gandyn.games.base import Game
 from gandyn.optim import loss_scaling
+from gandyn.optim.adam_step import adam_step
 from gandyn.optim.base import GameOptimizer, check_positive, grad_or_zeros
 
 
@@ -121,12 +124,27 @@ class Unrolled(GameOptimizer):
         return losses
 
 
+@dataclasses.dataclass
+class _AdamGroup:
+    """One of D's param groups as `_AdamCopy` steps it: hyperparameters and copied moments."""
+    size: int
+    lr: float
+    betas: tuple[float, float]
+    eps: float
+    weight_decay: float
+    m: list[torch.Tensor]
+    v: list[torch.Tensor]
+    vmax: list[torch.Tensor] | None  # AMSGrad's running max, None without amsgrad
+    t: int
+
+
 class _AdamCopy:
-    """D's Adam update (base_step's arithmetic) on copies of D's moments and step count,
-    out of place so that it stays differentiable in θ; D's own state is never written."""
+    """D's Adam update (gandyn.optim.adam_step, as base_step's differentiable mode) on copies
+    of D's moments and step count, out of place so that it stays differentiable in θ; D's own
+    state is never written."""
 
     def __init__(self, opt: GameOptimizer, groups: list[int]):
-        self.hyper, self.m, self.v, self.vmax, self.t = [], [], [], [], []
+        self.groups: list[_AdamGroup] = []
         own = (lambda x: x) if opt.differentiable else (lambda x: x.detach())  # update maps: the graph's
         for k in groups:
             g, ps = opt.param_groups[k], opt.param_groups[k]["params"]
@@ -139,29 +157,18 @@ class _AdamCopy:
             if g["amsgrad"] and vmax is None:
                 vmax = [torch.zeros_like(p) for p in ps]
             lr = opt.unroll_lr if opt.unroll_lr is not None else g["lr"]
-            for i in range(len(ps)):
-                self.hyper.append((lr, *g["betas"], g["eps"], g["weight_decay"]))
-                self.m.append(own(m[i]))
-                self.v.append(own(v[i]))
-                self.vmax.append(own(vmax[i]) if g["amsgrad"] else None)
-                self.t.append(t)
+            self.groups.append(_AdamGroup(len(ps), lr, g["betas"], g["eps"], g["weight_decay"],
+                                          [own(x) for x in m], [own(x) for x in v],
+                                          [own(x) for x in vmax] if g["amsgrad"] else None, t))
 
     def step(self, phi: list[torch.Tensor], grads: list[torch.Tensor]) -> list[torch.Tensor]:
-        """φ − lr · m̂/(√v̂ + eps) per tensor, advancing the copied moments and step counts."""
-        out = []
-        for i, (p, gr) in enumerate(zip(phi, grads)):
-            lr, b1, b2, eps, wd = self.hyper[i]
-            d = gr + wd * p if wd else gr
-            self.m[i] = torch.lerp(self.m[i], d, 1 - b1)
-            self.v[i] = v = self.v[i] * b2 + (1 - b2) * d * d
-            if self.vmax[i] is not None:
-                self.vmax[i] = v = torch.maximum(self.vmax[i], v)
-            self.t[i] = t = self.t[i] + 1
-            v_hat = v / (1 - b2 ** t)
-            # √ at v̂ = 0 (a dead unit's exactly zero gradient) has an infinite derivative, and
-            # inf · 0 = NaN in the backward: take the root only where v̂ > 0 (0 there, derivative 0)
-            pos = v_hat > 0
-            root = torch.where(pos, torch.sqrt(torch.where(pos, v_hat, torch.ones_like(v_hat))),
-                               torch.zeros_like(v_hat))
-            out.append(p - lr * (self.m[i] / (1 - b1 ** t)) / (root + eps))
+        """φ − lr · m̂/(√v̂ + eps), group by group, advancing the copied moments and step counts."""
+        out, at = [], 0
+        for a in self.groups:
+            p, gr = phi[at:at + a.size], grads[at:at + a.size]
+            at += a.size
+            d = [gi + a.weight_decay * pi for gi, pi in zip(gr, p)] if a.weight_decay else gr
+            a.t += 1
+            a.m, a.v, a.vmax, s = adam_step(a.m, a.v, a.vmax, d, a.t, a.betas, a.eps)
+            out += [pi - a.lr * si for pi, si in zip(p, s)]
         return out

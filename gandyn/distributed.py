@@ -133,7 +133,7 @@ def _flat_mean_(tensors: list[Tensor]) -> None:
     for t in tensors:
         by_kind.setdefault((t.dtype, t.device), []).append(t)
     for ts in by_kind.values():
-        flat = torch.cat([t.reshape(-1) for t in ts])
+        flat = torch.cat([t.reshape(-1) for t in ts]).to(_device())  # NCCL reduces CUDA tensors only
         dist.all_reduce(flat)
         flat.div_(world_size())
         torch._foreach_copy_(ts, [x.view_as(t) for x, t in zip(flat.split([t.numel() for t in ts]), ts)])

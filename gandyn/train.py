@@ -132,6 +132,7 @@ class Run:
     step: int
     rng: torch.Tensor  # torch's CPU RNG state at the checkpoint (a resumed run restores it)
     world_size: int = 1  # the processes of the run that wrote the checkpoint
+    cuda_rng: torch.Tensor | None = None  # this process's CUDA RNG state (dropout on a GPU), if it used CUDA
 
 
 def _atomic_write_bytes(path: Path, write) -> None:
@@ -151,7 +152,8 @@ def save_checkpoint(run_dir, step: int, game: Game, optimizer) -> Path:
     path = checkpoint_path(run_dir, step)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {"step": step, "game": game.state_dict(), "optimizer": optimizer.state_dict(),
-             "rng": torch.get_rng_state(), "world_size": distributed.world_size()}
+             "rng": torch.get_rng_state(), "world_size": distributed.world_size(),
+             "cuda_rng": torch.cuda.get_rng_state() if torch.cuda.is_initialized() else None}
     _atomic_write_bytes(path, lambda f: torch.save(state, f))
     return path
 
@@ -167,7 +169,8 @@ def load_run(run_dir, step: int | None = None) -> Run:
     opt = make_optimizer(cfg, game)
     game.load_state_dict(state["game"])
     opt.load_state_dict(state["optimizer"])
-    return Run(run_dir, cfg, game, opt, int(state["step"]), state["rng"], int(state.get("world_size", 1)))
+    return Run(run_dir, cfg, game, opt, int(state["step"]), state["rng"], int(state.get("world_size", 1)),
+               state.get("cuda_rng"))
 
 
 def _first_coordinates(game: Game) -> dict:
@@ -316,6 +319,8 @@ def _start(cfg: dict, out: Path, found: int, main: bool = True):
         run = load_run(out) if main else load_run(out, found)  # rank 0 alone sets damaged files aside
         _check_world_size(run, out)
         torch.set_rng_state(run.rng)
+        if run.cuda_rng is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state(run.cuda_rng)  # the current device: under torchrun this rank's GPU
         if main:
             _truncate_metrics(metrics_path, run.step)
         return run.game, run.optimizer, run.step

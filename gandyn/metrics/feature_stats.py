@@ -133,8 +133,10 @@ class FeatureStats:
         if not (dist.is_available() and dist.is_initialized()):
             return self
         packed = self.pack()
+        if dist.get_backend(group) == "nccl":  # NCCL gathers CUDA tensors only: statistics kept on the CPU travel
+            packed = packed.to(torch.device("cuda", torch.cuda.current_device()))
         parts = [torch.empty_like(packed) for _ in range(dist.get_world_size(group))]
         dist.all_gather(parts, packed, group=group)
-        merged = FeatureStats.merge_all([FeatureStats.unpack(p, self.dim) for p in parts])
+        merged = FeatureStats.merge_all([FeatureStats.unpack(p.to(self.shift.device), self.dim) for p in parts])
         self.n, self.shift, self.rel_mean, self.m2 = merged.n, merged.shift, merged.rel_mean, merged.m2
         return self

@@ -260,14 +260,16 @@ class GANGame(Game):
         re-evaluation would repeat left out: G(z) is reused from the last evaluation when a new
         forward would give the same tensor (AltGD's D-first step: G has not moved since D's
         field was taken), and D(real), the replay mix and the penalty, which L_G's gradient in
-        G does not involve, are skipped — where D's forward has no state a skipped call would
-        have moved (spectral-norm vectors, dropout; otherwise D runs as in losses()), so that
-        the iterates cannot change. Its value may differ from losses()'s by terms constant in G
-        (the saturating loss's real term); last_stats is left as the last full evaluation's.
-        Other players asked for: losses()."""
+        G does not involve, are skipped. A skipped D(real) moves no state but D's spectral-norm
+        vectors (one power iteration per D call, written like batch norm's running statistics):
+        G's step then calls D once, as SNGAN's reference updater does (Miyato et al.'s chainer
+        code: dis(gen(z)) alone). A D whose forward reads any other state, or draws random
+        numbers (dropout), runs as in losses(). Its value may differ from losses()'s by terms
+        constant in G (the saturating loss's real term); last_stats is left as the last full
+        evaluation's. Other players asked for: losses()."""
         if list(players) != [0]:
             return self.losses()
-        if _forward_state(self.D, reads_only=True) != ():
+        if _forward_state(self.D, reads_only=True, power_iteration_written=True) != ():
             return self._at_precision(lambda: self._losses(reuse=True))
         return [*self._at_precision(self._generator_loss), None]
 
@@ -480,21 +482,26 @@ class GANGame(Game):
 PRECISIONS = ("float32", "bfloat16", "float16")
 
 
-def _forward_state(module: nn.Module, reads_only: bool = False):
+def _forward_state(module: nn.Module, reads_only: bool = False, power_iteration_written: bool = False):
     """What a training forward of `module` depends on besides its input: its mode and its
     parameters and buffers, each as (tensor, version), leaving out batch norm's running
     statistics in training mode (written, not read). None when the forward draws random
     numbers (dropout in training mode). `reads_only`: the buffers alone (spectral-norm
     vectors, ...), parameters left out: () for a forward that is a function of its
-    parameters and input."""
+    parameters and input. `power_iteration_written`: spectral norm's u, v in training mode
+    (gandyn's and torch's parametrization) counted as written too."""
     from torch.nn.modules.batchnorm import _BatchNorm
     from torch.nn.modules.dropout import _DropoutNd
+    from torch.nn.utils.parametrizations import _SpectralNorm
+
+    from gandyn.nn.spectral_norm import SpectralNorm
 
     written = set()
     for m in module.modules():
         if m.training and isinstance(m, _DropoutNd) and m.p > 0:
             return None
-        if m.training and isinstance(m, _BatchNorm):
+        if m.training and (isinstance(m, _BatchNorm) or
+                           power_iteration_written and isinstance(m, (SpectralNorm, _SpectralNorm))):
             written |= {id(b) for b in m.buffers(recurse=False)}
     tensors = [*([] if reads_only else [module.training, *module.parameters()]),
                *(b for b in module.buffers() if id(b) not in written)]

@@ -1,6 +1,6 @@
 """Data-parallel runs under torchrun, on the CPU with gloo and 2 processes: the metrics of a
 mixture GAN and of a digits GAN (SyncBatchNorm in G, spectral norm in D) under SimGD-Adam,
-Extra-Adam and consensus (and the mixture under CGD and SGA) equal those of one process with the same global batch, to float
+Extra-Adam, consensus and AltGD with two D steps (and the mixture under CGD and SGA) equal those of one process with the same global batch, to float
 rounding; a resumed 2-process run equals an uninterrupted one and refuses another world
 size; a diverging rank and a failing rank stop both, with the status recorded."""
 from __future__ import annotations
@@ -36,7 +36,9 @@ OPTIMIZERS = {"simgd": {}, "extragradient": {}, "consensus": {"gamma": 0.1},
               # CGD's conjugate gradients on the averaged operator (ring only: its HVPs are many)
               "cgd": {"base": "sgd", "cg_max_iter": 5, "cg_rtol": 1e-3},
               # SGA's Jᵀv and its alignment sign from the averaged products
-              "sga": {"lam": 1.0}}
+              "sga": {"lam": 1.0},
+              # SNGAN's optimizer: D first, n_dis fresh shards, G's step reusing G(z) (one D call with SN)
+              "altgd": {"order": [1, 0], "player_steps": [1, 2]}}
 CASES = [(name, opt) for name in ("ring", "digits") for opt in OPTIMIZERS
          if name == "ring" or opt not in ("cgd", "sga")]
 

@@ -403,7 +403,7 @@ def _train(cfg: dict, out: Path, game: Game, opt, start: int, at: dict, progress
                     if reason is not None:
                         return {"status": "diverged", "step": done, "reason": f"diverged at step {done}: {reason}"}
                     reason = distributed.active() and distributed.replica_mismatch(
-                        _replicated(game), "parameters or spectral-norm vectors")
+                        _replicated(game), "parameters, spectral-norm vectors or replay buffers")
                     if reason:
                         return {"status": "failed", "step": done, "reason": f"step {done}: {reason}"}
                 if (done % cfg["checkpoint_every"] == 0 or last) and main:

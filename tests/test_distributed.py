@@ -39,8 +39,18 @@ OPTIMIZERS = {"simgd": {}, "extragradient": {}, "consensus": {"gamma": 0.1},
               "sga": {"lam": 1.0},
               # SNGAN's optimizer: D first, n_dis fresh shards, G's step reusing G(z) (one D call with SN)
               "altgd": {"order": [1, 0], "player_steps": [1, 2]}}
+# D's fakes mixed with a replay buffer and instance noise: k = 8 of the global 32 replayed, so
+# rank 1's shard (rows 16–31) holds 8 current and 8 replayed rows, rank 0's none replayed.
+RING_REPLAY = {**RING, "game_args": {**RING["game_args"], "replay_buffer": 64, "replay_fraction": 0.25,
+                                     "instance_noise": 0.1}}
+BASES = {"ring": RING, "digits": DIGITS, "ring-replay": RING_REPLAY}
 CASES = [(name, opt) for name in ("ring", "digits") for opt in OPTIMIZERS
-         if name == "ring" or opt not in ("cgd", "sga")]
+         if name == "ring" or opt not in ("cgd", "sga")] + [("ring-replay", "simgd")]
+
+
+def ckpt_replay(run_dir: Path, step: int) -> int:
+    """The replay buffer's count in the run's checkpoint at `step`."""
+    return torch.load(run_dir / "checkpoints" / f"step_{step:08d}.pt", weights_only=False)["game"]["replay"]["count"]
 
 
 def _config(base: dict, optimizer: str, **changes) -> dict:
@@ -84,7 +94,7 @@ def assert_rows_close(two: list[dict], one: list[dict]) -> None:
 def runs(tmp_path_factory):
     """Every 2-process run of the module in one torchrun launch (its start-up dominates)."""
     tmp = tmp_path_factory.mktemp("dist")
-    jobs = [{"config": _config({"ring": RING, "digits": DIGITS}[name], opt), "out": str(tmp / f"{name}-{opt}")}
+    jobs = [{"config": _config(BASES[name], opt), "out": str(tmp / f"{name}-{opt}")}
             for name, opt in CASES]
     # A run stopped at step 5 (its checkpoint) and resumed to 10 in the same directory.
     jobs += [{"config": _config(RING, "extragradient", steps=5), "out": str(tmp / "resumed")},
@@ -98,12 +108,14 @@ def runs(tmp_path_factory):
 
 @pytest.mark.parametrize("name, optimizer", CASES)
 def test_two_processes_train_the_one_process_run(runs, tmp_path, name, optimizer):
-    cfg = _config({"ring": RING, "digits": DIGITS}[name], optimizer)
+    cfg = _config(BASES[name], optimizer)
     run_experiment(cfg, tmp_path / "one")
     two = runs / f"{name}-{optimizer}"
     assert read_status(two) == read_status(tmp_path / "one") == {"status": "finished", "step": cfg["steps"]}
     assert_rows_close(read_metrics(two), read_metrics(tmp_path / "one"))
     assert "fid" in read_metrics(two)[-1] if name == "digits" else "modes_covered" in read_metrics(two)[-1]
+    if name == "ring-replay":  # the buffer filled and was mixed in: 10 pushes of 32 into 64 entries
+        assert ckpt_replay(two, cfg["steps"]) == 64
     assert sorted(p.name for p in (two / "samples").iterdir()) == \
         sorted(p.name for p in (tmp_path / "one" / "samples").iterdir())
     ckpt = torch.load(two / "checkpoints" / f"step_{cfg['steps']:08d}.pt", weights_only=False)

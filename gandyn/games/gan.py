@@ -330,6 +330,21 @@ class GANGame(Game):
         # D(real) enters L_D only (and the saturating L_G as a term constant in G): a constant stands in
         return [gan_losses(self.loss, d_fake.detach(), d_fake, label_smoothing=self.label_smoothing)[0]]
 
+    def _replay_mixed(self, fake: Tensor) -> Tensor:
+        """D's fake batch with the replayed samples: of the global batch of B, the first B − k
+        rows are G's current fakes and the last k replayed from the buffer (constants, noised
+        alike). Under torchrun a rank holds rows [start, stop) of that batch, its own fakes
+        before the cut and the buffer's (the same on every rank) after it: N ranks with batch
+        B/N mix exactly as one process with batch B."""
+        k = len(self._replay_idx)
+        start, stop = (0, len(fake)) if self._shard is None else (self._shard.start, self._shard.stop)
+        cut = self.batch_size - k
+        c = min(max(cut - start, 0), len(fake))  # this rank's current rows
+        old = self.replay[self._replay_idx[start + c - cut:stop - cut].to(self.device)]
+        if self.noise is not None:
+            old = old + self.noise[1][c:]
+        return torch.cat([fake[:c], old])
+
     def _feature_matching_loss(self, real: Tensor, fake: Tensor) -> Tensor:
         """‖mean f(fake) − mean f(real)‖² of D's features f (Salimans et al. 2016); the real
         features are a target for G: constants (G's gradient is unchanged by it)."""
@@ -345,13 +360,7 @@ class GANGame(Game):
         d_fake = self.discriminate(fake, self.y_fake)
         lg, ld = gan_losses(self.loss, d_real, d_fake, label_smoothing=self.label_smoothing)
         if self._replay_idx is not None:
-            # D's fakes: the first B − k current ones, then k replayed (constants, noised alike).
-            k = len(self._replay_idx)
-            old = self.replay[self._replay_idx.to(self.device)]
-            if self.noise is not None:
-                old = old + self.noise[1][-k:]
-            mixed = torch.cat([fake[:-k], old])
-            _, ld = gan_losses(self.loss, d_real, self.discriminate(mixed, self.y_fake),
+            _, ld = gan_losses(self.loss, d_real, self.discriminate(self._replay_mixed(fake), self.y_fake),
                                label_smoothing=self.label_smoothing)
         if self.feature_matching:
             lg = self._feature_matching_loss(real, fake)
@@ -385,7 +394,8 @@ class GANGame(Game):
 
     def replicated(self) -> list[Tensor]:
         """What every rank must hold identically: parameters and buffers (spectral-norm u, v,
-        a SyncBatchNorm's statistics), except the per-rank statistics of plain batch norm."""
+        a SyncBatchNorm's statistics), except the per-rank statistics of plain batch norm, and
+        the replay buffer."""
         from torch.nn.modules.batchnorm import _BatchNorm
 
         from gandyn.nn.sync_batchnorm import SyncBatchNorm
@@ -393,7 +403,8 @@ class GANGame(Game):
                     if isinstance(mod, _BatchNorm) and not isinstance(mod, SyncBatchNorm)
                     for b in mod.buffers(recurse=False)}
         bufs = [b for m in (self.G, self.D) for b in m.buffers() if id(b) not in per_rank]
-        return self.params() + [b for b in bufs if b.is_floating_point()]
+        return self.params() + [b for b in bufs if b.is_floating_point()] + \
+            ([] if self.replay is None else [self.replay])
 
     def after_step(self) -> None:
         self._fake_cache = None  # (holds G's forward graph)
@@ -408,6 +419,8 @@ class GANGame(Game):
         then written over uniformly drawn distinct entries (distinct: a write to a repeated
         index keeps whichever value the kernel writes last, which makes a run irreproducible)."""
         fake = self.generate(self.z, self.y_fake).detach()
+        if self._shard is not None:  # one buffer of the global batch's fakes, the same on every rank
+            fake = distributed.gather_rows(fake, self.batch_size)
         if self.replay is None:
             self.replay = fake.new_zeros((self.replay_capacity, *fake.shape[1:]))
         n = min(len(fake), self.replay_capacity - self.replay_count)

@@ -159,6 +159,22 @@ def mean_grads(grads: Sequence[Tensor]) -> list[Tensor]:
     return [g - g.detach() + m if g.requires_grad else m for g, m in zip(grads, means)]
 
 
+def sum_differentiable(t: Tensor) -> Tensor:
+    """Σ over ranks of `t`, differentiable to any order (torch.distributed.nn's all-reduce: its
+    backward is itself, so every rank must differentiate together, as the field's evaluation
+    does; deprecated in favour of functional collectives, whose autograd support is partial).
+    For a statistic of the global batch inside a loss: batch norm's moments, the features'
+    mean of feature matching. `t` itself on one process."""
+    if not active():
+        return t
+    import warnings
+
+    from torch.distributed.nn.functional import all_reduce
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        return all_reduce(t)
+
+
 def all_true(flag: bool) -> bool:
     """Whether `flag` holds on every rank."""
     if not active():

@@ -1,6 +1,7 @@
 """Data-parallel runs under torchrun, on the CPU with gloo and 2 processes: the metrics of a
 mixture GAN and of a digits GAN (SyncBatchNorm in G, spectral norm in D) under SimGD-Adam,
-Extra-Adam, consensus and AltGD with two D steps (and the mixture under CGD and SGA) equal those of one process with the same global batch, to float
+Extra-Adam, consensus and AltGD with two D steps (and the mixture under CGD and SGA, with a
+replay buffer, and with feature matching) equal those of one process with the same global batch, to float
 rounding; a resumed 2-process run equals an uninterrupted one and refuses another world
 size; a diverging rank and a failing rank stop both, with the status recorded."""
 from __future__ import annotations
@@ -43,9 +44,12 @@ OPTIMIZERS = {"simgd": {}, "extragradient": {}, "consensus": {"gamma": 0.1},
 # rank 1's shard (rows 16–31) holds 8 current and 8 replayed rows, rank 0's none replayed.
 RING_REPLAY = {**RING, "game_args": {**RING["game_args"], "replay_buffer": 64, "replay_fraction": 0.25,
                                      "instance_noise": 0.1}}
-BASES = {"ring": RING, "digits": DIGITS, "ring-replay": RING_REPLAY}
+# G's feature matching: a loss of the global batch's feature means, not linear in them
+RING_FM = {**RING, "game_args": {**RING["game_args"], "feature_matching": True}}
+BASES = {"ring": RING, "digits": DIGITS, "ring-replay": RING_REPLAY, "ring-fm": RING_FM}
 CASES = [(name, opt) for name in ("ring", "digits") for opt in OPTIMIZERS
-         if name == "ring" or opt not in ("cgd", "sga")] + [("ring-replay", "simgd")]
+         if name == "ring" or opt not in ("cgd", "sga")] + \
+    [("ring-replay", "simgd"), ("ring-fm", "consensus"), ("ring-fm", "altgd")]
 
 
 def ckpt_replay(run_dir: Path, step: int) -> int:

@@ -347,9 +347,13 @@ class GANGame(Game):
 
     def _feature_matching_loss(self, real: Tensor, fake: Tensor) -> Tensor:
         """‖mean f(fake) − mean f(real)‖² of D's features f (Salimans et al. 2016); the real
-        features are a target for G: constants (G's gradient is unchanged by it)."""
-        target = self.D.features(real).detach().mean(0)
-        return (self.D.features(fake).mean(0) - target).pow(2).sum()
+        features are a target for G: constants (G's gradient is unchanged by it). The means are
+        the global batch's under torchrun (the loss is not linear in them: a mean of per-rank
+        losses would be another loss), the fakes' differentiably, so that the mean over ranks
+        of each rank's gradient is the global loss's."""
+        w = distributed.world_size()
+        target = distributed.mean([self.D.features(real).detach().mean(0)])[0]
+        return (distributed.sum_differentiable(self.D.features(fake).mean(0)) / w - target).pow(2).sum()
 
     def _losses(self, reuse: bool = False) -> list[Tensor]:
         fake = self._generated(reuse)

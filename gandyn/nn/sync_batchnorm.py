@@ -35,9 +35,9 @@ class SyncBatchNorm(_BatchNorm):
         dims = [0, *range(2, input.dim())]
         shape = [1, -1] + [1] * (input.dim() - 2)
         n = input.numel() // input.shape[1] * distributed.world_size()
-        mean = _all_reduce(input.sum(dims)) / n
+        mean = distributed.sum_differentiable(input.sum(dims)) / n
         centred = input - mean.view(shape)
-        var = _all_reduce((centred * centred).sum(dims)) / n
+        var = distributed.sum_differentiable((centred * centred).sum(dims)) / n
         if self.track_running_stats:
             with torch.no_grad():
                 self.num_batches_tracked.add_(1)
@@ -48,17 +48,6 @@ class SyncBatchNorm(_BatchNorm):
         if self.affine:
             out = out * self.weight.view(shape) + self.bias.view(shape)
         return out
-
-
-def _all_reduce(t: Tensor) -> Tensor:
-    """Σ over ranks, differentiable to any order (torch.distributed.nn's: its backward is
-    itself; deprecated in favour of functional collectives, whose autograd support is partial)."""
-    import warnings
-
-    from torch.distributed.nn.functional import all_reduce
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        return all_reduce(t)
 
 
 def convert_sync_batchnorm(module: nn.Module) -> nn.Module:

@@ -175,6 +175,19 @@ def sum_differentiable(t: Tensor) -> Tensor:
         return all_reduce(t)
 
 
+def mean_differentiable(tensors: Sequence[Tensor]) -> list[Tensor]:
+    """The mean over ranks of each tensor, differentiable to any order (one all-reduce; see
+    `sum_differentiable`): where later steps differentiate through an averaged gradient, as the
+    unrolled GAN's G differentiates through D's unrolled steps on the global batch's gradient.
+    (`mean_grads` instead keeps each rank's own graph: right for a field that is averaged again
+    after every product, not for a value that the graph carries forward.)"""
+    tensors = list(tensors)
+    if not active() or not tensors:
+        return tensors
+    flat = sum_differentiable(torch.cat([t.reshape(-1) for t in tensors])) / world_size()
+    return [x.view_as(t).to(t.dtype) for x, t in zip(flat.split([t.numel() for t in tensors]), tensors)]
+
+
 def all_true(flag: bool) -> bool:
     """Whether `flag` holds on every rank."""
     if not active():

@@ -1,6 +1,6 @@
 """Data-parallel runs under torchrun, on the CPU with gloo and 2 processes: the metrics of a
 mixture GAN and of a digits GAN (SyncBatchNorm in G, spectral norm in D) under SimGD-Adam,
-Extra-Adam, consensus and AltGD with two D steps (and the mixture under CGD and SGA, with a
+Extra-Adam, consensus and AltGD with two D steps (and the mixture under CGD, SGA and the unrolled GAN, with a
 replay buffer, and with feature matching) equal those of one process with the same global batch, to float
 rounding; a resumed 2-process run equals an uninterrupted one and refuses another world
 size; a diverging rank and a failing rank stop both, with the status recorded."""
@@ -39,7 +39,9 @@ OPTIMIZERS = {"simgd": {}, "extragradient": {}, "consensus": {"gamma": 0.1},
               # SGA's Jᵀv and its alignment sign from the averaged products
               "sga": {"lam": 1.0},
               # SNGAN's optimizer: D first, n_dis fresh shards, G's step reusing G(z) (one D call with SN)
-              "altgd": {"order": [1, 0], "player_steps": [1, 2]}}
+              "altgd": {"order": [1, 0], "player_steps": [1, 2]},
+              # G differentiates through D's unrolled Adam steps on the global batch's gradient
+              "unrolled": {"unroll_steps": 2, "unroll_base": "adam"}}
 # D's fakes mixed with a replay buffer and instance noise: k = 8 of the global 32 replayed, so
 # rank 1's shard (rows 16–31) holds 8 current and 8 replayed rows, rank 0's none replayed.
 RING_REPLAY = {**RING, "game_args": {**RING["game_args"], "replay_buffer": 64, "replay_fraction": 0.25,
@@ -48,7 +50,7 @@ RING_REPLAY = {**RING, "game_args": {**RING["game_args"], "replay_buffer": 64, "
 RING_FM = {**RING, "game_args": {**RING["game_args"], "feature_matching": True}}
 BASES = {"ring": RING, "digits": DIGITS, "ring-replay": RING_REPLAY, "ring-fm": RING_FM}
 CASES = [(name, opt) for name in ("ring", "digits") for opt in OPTIMIZERS
-         if name == "ring" or opt not in ("cgd", "sga")] + \
+         if name == "ring" or opt not in ("cgd", "sga", "unrolled")] + \
     [("ring-replay", "simgd"), ("ring-fm", "consensus"), ("ring-fm", "altgd")]
 
 

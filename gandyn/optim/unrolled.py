@@ -40,6 +40,7 @@ import dataclasses
 
 import torch
 
+from gandyn import distributed
 from gandyn.games.base import Game
 from gandyn.optim import loss_scaling
 from gandyn.optim.adam_step import adam_step
@@ -104,8 +105,10 @@ class Unrolled(GameOptimizer):
                     self.hvp_evals += 1
                     grads = torch.autograd.grad(loss_scaling.scaled([loss_d])[0], phi, create_graph=True,
                                                 allow_unused=True)
-                    grads = loss_scaling.unscaled(  # float16 games: D's scaled gradient, unscaled
-                        [torch.zeros_like(t) if gr is None else gr for t, gr in zip(phi, grads)])
+                    # the global batch's gradient under torchrun (differentiably: G's gradient goes
+                    # through it), then, in float16 games, unscaled
+                    grads = loss_scaling.unscaled(distributed.mean_differentiable(
+                        [torch.zeros_like(t) if gr is None else gr for t, gr in zip(phi, grads)]))
                     phi = adam.step(phi, grads) if adam else [t - eta * gr for t, gr in zip(phi, grads)]
                 binder.rebind(d_params, phi)
                 loss_g = self._call(closure)[g]

@@ -473,6 +473,12 @@ class GANGame(Game):
             state["loss_scaler"] = self.loss_scaler.state_dict()
         return state
 
+    def _on_device(self, x):
+        """A tensor, a list of tensors or None, on the game's device."""
+        if isinstance(x, list):
+            return [t.to(self.device) for t in x]
+        return None if x is None else x.to(self.device)
+
     def load_state_dict(self, state: dict) -> None:
         self._fake_cache = None
         self.G.load_state_dict(state["G"])
@@ -480,12 +486,15 @@ class GANGame(Game):
         if "rng" in state:
             self.generator.set_state(state["rng"])
             self.steps_drawn, self._eps_seed = state["steps_drawn"], state["eps_seed"]
-            b = state["batch"]
+            # A checkpoint loads on the CPU (run_dir reads with map_location="cpu"): the held batch
+            # and the buffer go back to the game's device (the replay indices stay with the CPU
+            # generator that drew them)
+            b = {k: self._on_device(v) for k, v in state["batch"].items()}
             self.real, self.real_labels, self.z, self.y_fake, self.noise = (
                 b["real"], b["real_labels"], b["z"], b["y_fake"], b["noise"])
         if self.replay_capacity and "replay" in state:
             r = state["replay"]
-            self.replay, self.replay_count, self._replay_idx = r["samples"], r["count"], r["idx"]
+            self.replay, self.replay_count, self._replay_idx = self._on_device(r["samples"]), r["count"], r["idx"]
         if self.G_ema is not None:
             if "G_ema" not in state:
                 raise ValueError("state: the game keeps an EMA of G but the state has none")

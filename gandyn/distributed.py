@@ -133,7 +133,7 @@ def _flat_mean_(tensors: list[Tensor]) -> None:
     for t in tensors:
         by_kind.setdefault((t.dtype, t.device), []).append(t)
     for ts in by_kind.values():
-        flat = torch.cat([t.reshape(-1) for t in ts]).to(_device())  # NCCL reduces CUDA tensors only
+        flat = torch.cat([t.reshape(-1) for t in ts]).to(collective_device())  # NCCL reduces CUDA tensors only
         dist.all_reduce(flat)
         flat.div_(world_size())
         torch._foreach_copy_(ts, [x.view_as(t) for x, t in zip(flat.split([t.numel() for t in ts]), ts)])
@@ -192,7 +192,7 @@ def all_true(flag: bool) -> bool:
     """Whether `flag` holds on every rank."""
     if not active():
         return bool(flag)
-    t = torch.tensor([0.0 if flag else 1.0], device=_device())
+    t = torch.tensor([0.0 if flag else 1.0], device=collective_device())
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item() == 0)
 
@@ -201,7 +201,7 @@ def same_everywhere(value: int) -> bool:
     """Whether every rank holds the same integer `value` (True on one process)."""
     if not active():
         return True
-    t = torch.tensor([value, -value], dtype=torch.float64, device=_device())
+    t = torch.tensor([value, -value], dtype=torch.float64, device=collective_device())
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return t[0].item() == value and -t[1].item() == value
 
@@ -211,9 +211,9 @@ def barrier() -> None:
         dist.barrier()
 
 
-def _device() -> torch.device:
-    """Where this backend's collectives take tensors (NCCL: this rank's GPU)."""
-    if dist.get_backend() == "nccl":
+def collective_device(group=None) -> torch.device:
+    """Where the collectives of `group` (default: the whole world) take tensors (NCCL: this rank's GPU)."""
+    if dist.get_backend(group) == "nccl":
         return torch.device("cuda", torch.cuda.current_device())
     return torch.device("cpu")
 
@@ -242,7 +242,7 @@ def gather_rows(x: Tensor, n: int) -> Tensor:
         return x
     w = world_size()
     size = max(bounds(n, r)[1] - bounds(n, r)[0] for r in range(w))
-    dev = _device()
+    dev = collective_device()
     pad = torch.zeros((size, *x.shape[1:]), dtype=x.dtype, device=dev)
     pad[:len(x)] = x.to(dev)
     parts = [torch.empty_like(pad) for _ in range(w)]
@@ -256,8 +256,8 @@ def broadcast_(tensors: Sequence[Tensor], src: int = 0) -> None:
     if not active():
         return
     for t in tensors:
-        if t.device.type == "cpu" and _device().type == "cuda":
-            moved = t.to(_device())
+        if t.device.type == "cpu" and collective_device().type == "cuda":
+            moved = t.to(collective_device())
             dist.broadcast(moved, src)
             t.copy_(moved)
         else:
@@ -287,7 +287,7 @@ def replica_mismatch(tensors: Sequence[Tensor], what: str) -> str | None:
     tensors = [t.detach() for t in tensors]
     if not active() or not tensors:
         return None
-    mine = torch.cat([t.reshape(-1).to(torch.float64) for t in tensors]).to(_device())
+    mine = torch.cat([t.reshape(-1).to(torch.float64) for t in tensors]).to(collective_device())
     ref = mine.clone()
     dist.broadcast(ref, 0)
     diff = (mine - ref).abs().nan_to_num(nan=float("inf"))

@@ -23,6 +23,8 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
+from gandyn.distributed import collective_device
+
 __all__ = ["FeatureStats"]
 
 
@@ -132,9 +134,7 @@ class FeatureStats:
         torch.distributed is initialized; a no-op otherwise. Returns self."""
         if not (dist.is_available() and dist.is_initialized()):
             return self
-        packed = self.pack()
-        if dist.get_backend(group) == "nccl":  # NCCL gathers CUDA tensors only: statistics kept on the CPU travel
-            packed = packed.to(torch.device("cuda", torch.cuda.current_device()))
+        packed = self.pack().to(collective_device(group))  # NCCL gathers CUDA tensors only
         parts = [torch.empty_like(packed) for _ in range(dist.get_world_size(group))]
         dist.all_gather(parts, packed, group=group)
         merged = FeatureStats.merge_all([FeatureStats.unpack(p.to(self.shift.device), self.dim) for p in parts])
